@@ -1,0 +1,64 @@
+"""asock: the standard library's ``socket`` module, awaitable.
+
+``import asock`` gives every public name of :mod:`socket`. Constants, enums
+and exceptions are the very same objects (``asock.AF_INET is
+socket.AF_INET``, ``asock.timeout is TimeoutError``) and the pure functions
+are the stdlib's own. :class:`asock.socket` is an awaitable socket for
+asyncio, uvloop and trio, and everything that can wait, name resolution
+included, is a coroutine. The blocking twin is :mod:`asock_sync`.
+"""
+
+from __future__ import annotations
+
+from ._core.stdlib_names import export_into as _export_into
+from ._functions import (
+    create_connection,
+    create_server,
+    from_stdlib_socket,
+    fromfd,
+    recv_fds,
+    send_fds,
+    socketpair,
+)
+from ._resolver import (
+    HostnameResolver,
+    getaddrinfo,
+    getfqdn,
+    gethostbyaddr,
+    gethostbyname,
+    gethostbyname_ex,
+    getnameinfo,
+    getprotobyname,
+    getservbyname,
+    getservbyport,
+    set_custom_hostname_resolver,
+)
+from ._socket import SocketType, socket
+
+_passthrough = _export_into(globals())
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HostnameResolver",
+    "SocketType",
+    "create_connection",
+    "create_server",
+    "from_stdlib_socket",
+    "fromfd",
+    "getaddrinfo",
+    "getfqdn",
+    "gethostbyaddr",
+    "gethostbyname",
+    "gethostbyname_ex",
+    "getnameinfo",
+    "getprotobyname",
+    "getservbyname",
+    "getservbyport",
+    "recv_fds",
+    "send_fds",
+    "set_custom_hostname_resolver",
+    "socket",
+    "socketpair",
+    *_passthrough,
+]

@@ -1,0 +1,405 @@
+"""Every socket operation that can wait, written once for both fronts.
+
+Each operation follows the same plan, taken from trio's socket wrapper:
+
+1. make the system call at once (the OS socket is always non-blocking);
+2. only if it would block, wait for readiness through ``s._wait``, a hook the
+   front supplies (an event-loop wait in ``asock``, a blocking ``poll`` in
+   ``asock_sync``);
+3. after waking, make the call again *in the caller*, never in a loop
+   callback. A cancelled wait therefore has had no effect: no byte, datagram
+   or connection is taken from the kernel and then dropped.
+
+The operations are coroutines. ``asock`` awaits them on an event loop;
+``asock_sync`` drives the very same coroutines with a wait hook that blocks and
+never suspends (see :func:`asock_sync._socket.run_to_completion`). So the
+retry loop, the deadline arithmetic and the partial-progress accounting live
+here and nowhere else.
+
+Timeout rules (the stdlib's, ``Notes on socket timeouts``):
+``None`` waits as long as needed, ``0.0`` re-raises the ``BlockingIOError`` of
+the first attempt, and ``t > 0`` computes one deadline per call from a
+monotonic clock; ``sendall`` and ``sendfile`` spend that one deadline over the
+whole call, and expiry raises ``TimeoutError('timed out')``.
+"""
+
+from __future__ import annotations
+
+import array
+import io
+import os
+import socket as _stdlib
+from collections.abc import Callable, Iterable
+from time import monotonic
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .socket_base import READ, WRITE, SocketBase
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from typing_extensions import Buffer
+
+    class BinaryFile(Protocol):
+        """What sendfile needs of a file: fileno/read and, optionally, seek."""
+
+        def read(self, size: int = -1, /) -> bytes: ...
+
+        def fileno(self) -> int: ...
+
+        def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+
+T = TypeVar("T")
+
+#: How many operations may complete without waiting before one of them yields
+#: to the event loop first. A loop over a socket that always has data would
+#: otherwise never let other tasks run. The yield comes *before* the system
+#: call, so a cancellation delivered there costs no data.
+FAIRNESS_BUDGET = 128
+_budget = FAIRNESS_BUDGET
+
+#: The chunk the sendfile fallback reads from a file that has no descriptor.
+_SENDFILE_CHUNK = 64 * 1024
+#: os.sendfile is capped per call so the count never overflows (bpo-38319).
+_SENDFILE_MAX = 2**30
+
+
+def _budget_spent() -> bool:
+    global _budget
+    _budget -= 1
+    if _budget > 0:
+        return False
+    _budget = FAIRNESS_BUDGET
+    return True
+
+
+def deadline_after(timeout: float | None) -> float | None:
+    """The monotonic deadline for a call started now with ``timeout``."""
+    return None if timeout is None else monotonic() + timeout
+
+
+async def wait_until(s: SocketBase, event: int, deadline: float | None) -> None:
+    """Wait for ``event`` on ``s`` until ``deadline``; raise TimeoutError past it."""
+    if deadline is None:
+        await s._wait(event, None)
+        return
+    remaining = deadline - monotonic()
+    if remaining <= 0.0 or not await s._wait(event, remaining):
+        raise TimeoutError("timed out")
+
+
+async def _call(s: SocketBase, event: int, fn: Callable[..., T], *args: Any) -> T:
+    """Try ``fn(*args)``; while it would block, wait for ``event`` and retry."""
+    if s._yields and _budget_spent():
+        await s._checkpoint()
+    try:
+        return fn(*args)
+    except BlockingIOError:
+        timeout = s._timeout
+        if timeout == 0.0:
+            raise
+    deadline = deadline_after(timeout)
+    while True:
+        await wait_until(s, event, deadline)
+        try:
+            return fn(*args)
+        except BlockingIOError:
+            pass
+
+
+# -- name resolution inside addresses ------------------------------------
+
+
+def _is_numeric_host(host: str) -> bool:
+    if host in ("", "<broadcast>"):
+        return True
+    try:
+        _stdlib.inet_pton(_stdlib.AF_INET, host)
+        return True
+    except OSError:
+        pass
+    try:
+        _stdlib.inet_pton(_stdlib.AF_INET6, host.partition("%")[0])
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+async def _address(s: SocketBase, address: Any) -> Any:
+    """Resolve a host name inside an IP address without blocking the loop.
+
+    Anything that is not a ``(name, port, ...)`` tuple for an IP socket is
+    passed on untouched, so the stdlib call raises its own error for it.
+    """
+    if (
+        s._resolves_names
+        and type(address) is tuple
+        and len(address) >= 2
+        and type(address[0]) is str
+        and type(address[1]) is int
+        and s._sock.family in (_stdlib.AF_INET, _stdlib.AF_INET6)
+        and not _is_numeric_host(address[0])
+    ):
+        return await s._resolve_address(address)
+    return address
+
+
+# -- the operations ---------------------------------------------------------
+
+
+async def accept(s: SocketBase) -> tuple[Any, Any]:
+    """Accept a connection; the new socket is of the same class as ``s``."""
+    fd, address = await _call(s, READ, s._sock._accept)  # type: ignore[attr-defined]
+    # No await between the accept and the wrapping: a cancellation can't leak fd.
+    sock = s._sock
+    return type(s)._from_fd(fd, sock.family, sock.type, sock.proto), address
+
+
+async def bind(s: SocketBase, address: Any) -> None:
+    """Bind to ``address``, resolving a host name first if there is one."""
+    s._sock.bind(await _address(s, address))
+
+
+async def _connect(s: SocketBase, address: Any) -> None:
+    sock = s._sock
+    address = await _address(s, address)
+    if s._yields and _budget_spent():
+        await s._checkpoint()
+    try:
+        sock.connect(address)
+        return
+    except BlockingIOError:  # EINPROGRESS
+        if s._timeout == 0.0:
+            raise
+    except InterruptedError:
+        pass  # the connection goes on in the background (connect(2), EINTR)
+    await wait_until(s, WRITE, deadline_after(s._timeout))
+    error = sock.getsockopt(_stdlib.SOL_SOCKET, _stdlib.SO_ERROR)
+    if error:
+        raise OSError(error, os.strerror(error))
+
+
+async def connect(s: SocketBase, address: Any) -> None:
+    """Connect to ``address``, waiting for the handshake as the timeout allows."""
+    await _connect(s, address)
+
+
+async def connect_ex(s: SocketBase, address: Any) -> int:
+    """Like connect, but return the errno instead of raising OSError for it."""
+    try:
+        await _connect(s, address)
+    except (TimeoutError, _stdlib.gaierror, _stdlib.herror):
+        raise
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        return exc.errno
+    return 0
+
+
+async def recv(s: SocketBase, bufsize: int, flags: int = 0) -> bytes:
+    """Receive up to ``bufsize`` bytes."""
+    return await _call(s, READ, s._sock.recv, bufsize, flags)
+
+
+async def recv_into(s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
+    """Receive into ``buffer``; return the number of bytes received."""
+    return await _call(s, READ, s._sock.recv_into, buffer, nbytes, flags)
+
+
+async def recvfrom(s: SocketBase, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
+    """Receive up to ``bufsize`` bytes and the sender's address."""
+    return await _call(s, READ, s._sock.recvfrom, bufsize, flags)
+
+
+async def recvfrom_into(
+    s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int = 0
+) -> tuple[int, Any]:
+    """Receive into ``buffer``; return the byte count and the sender's address."""
+    return await _call(s, READ, s._sock.recvfrom_into, buffer, nbytes, flags)
+
+
+async def recvmsg(s: SocketBase, *args: Any) -> tuple[bytes, list[Any], int, Any]:
+    """``recvmsg(bufsize[, ancbufsize[, flags]])`` as in the stdlib."""
+    return await _call(s, READ, s._sock.recvmsg, *args)
+
+
+async def recvmsg_into(s: SocketBase, *args: Any) -> tuple[int, list[Any], int, Any]:
+    """``recvmsg_into(buffers[, ancbufsize[, flags]])`` as in the stdlib."""
+    return await _call(s, READ, s._sock.recvmsg_into, *args)
+
+
+async def send(s: SocketBase, data: Buffer, flags: int = 0) -> int:
+    """Send what fits of ``data``; waits until at least one byte fits."""
+    return await _call(s, WRITE, s._sock.send, data, flags)
+
+
+async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
+    """``sendto(data, address)`` or ``sendto(data, flags, address)``."""
+    if args:
+        args = (*args[:-1], await _address(s, args[-1]))
+    return await _call(s, WRITE, s._sock.sendto, data, *args)
+
+
+async def sendmsg(s: SocketBase, buffers: Iterable[Buffer], *args: Any) -> int:
+    """``sendmsg(buffers[, ancdata[, flags[, address]]])`` as in the stdlib."""
+    if len(args) >= 3 and args[2] is not None:
+        args = (*args[:2], await _address(s, args[2]), *args[3:])
+    return await _call(s, WRITE, s._sock.sendmsg, buffers, *args)
+
+
+async def sendmsg_afalg(s: SocketBase, *args: Any, **kwargs: Any) -> int:
+    """``sendmsg_afalg([msg], *, op[, iv[, assoclen[, flags]]])`` (Linux)."""
+    return await _call(s, WRITE, s._sock.sendmsg_afalg, *args, **kwargs)
+
+
+def _note_progress(exc: BaseException, sent: int) -> None:
+    # Partial progress is never hidden: whatever ends a sendall/sendfile early
+    # (timeout, cancellation, a reset peer) says how many bytes left.
+    try:
+        exc.bytes_sent = sent  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - exceptions with __slots__
+        pass
+
+
+async def sendall(s: SocketBase, data: Buffer, flags: int = 0) -> None:
+    """Send all of ``data``, waiting as often as needed within one deadline.
+
+    Whatever exception ends the call carries ``bytes_sent``.
+    """
+    sock = s._sock
+    sent = 0
+    with memoryview(data) as view:
+        chunk = view if view.itemsize == 1 and view.ndim == 1 else view.cast("B")
+        total = chunk.nbytes
+        timeout = s._timeout
+        deadline = deadline_after(timeout)
+        try:
+            if s._yields and _budget_spent():
+                await s._checkpoint()
+            while True:
+                try:
+                    sent += sock.send(chunk[sent:], flags)
+                    if sent >= total:
+                        return
+                    continue
+                except BlockingIOError:
+                    if timeout == 0.0:
+                        raise
+                await wait_until(s, WRITE, deadline)
+        except BaseException as exc:
+            _note_progress(exc, sent)
+            raise
+
+
+async def sendfile(
+    s: SocketBase, file: BinaryFile, offset: int = 0, count: int | None = None
+) -> int:
+    """Send ``file`` from ``offset`` (``count`` bytes or to its end); return bytes sent.
+
+    Uses ``os.sendfile`` when the file has a descriptor, else reads and sends.
+    The file position ends after the last byte sent. Whatever exception ends
+    the call carries ``bytes_sent``. Raises ValueError for a non-stream socket,
+    a text file, a bad offset or count, or a socket in non-blocking mode.
+    """
+    _stdlib.socket._check_sendfile_params(s, file, offset, count)  # type: ignore[attr-defined]
+    if s._timeout == 0.0:
+        raise ValueError("non-blocking sockets are not supported")
+    deadline = deadline_after(s._timeout)
+    sent = 0
+    try:
+        if s._yields and _budget_spent():
+            await s._checkpoint()
+        fileno = _regular_file_descriptor(file)
+        if fileno is not None:
+            async for n in _sendfile_kernel(s, fileno, offset, count, deadline):
+                sent += n
+        else:
+            async for n in _sendfile_copy(s, file, offset, count, deadline):
+                sent += n
+        return sent
+    except BaseException as exc:
+        _note_progress(exc, sent)
+        raise
+    finally:
+        if sent > 0 and hasattr(file, "seek"):
+            file.seek(offset + sent)
+
+
+def _regular_file_descriptor(file: BinaryFile) -> int | None:
+    try:
+        fileno = file.fileno()
+        os.fstat(fileno)
+    except (AttributeError, io.UnsupportedOperation, OSError):
+        return None
+    return fileno
+
+
+async def _sendfile_kernel(
+    s: SocketBase, fileno: int, offset: int, count: int | None, deadline: float | None
+) -> Any:
+    size = os.fstat(fileno).st_size
+    end = size if count is None else min(size, offset + count)
+    while offset < end:
+        try:
+            n = os.sendfile(s._sock.fileno(), fileno, offset, min(end - offset, _SENDFILE_MAX))
+        except BlockingIOError:
+            await wait_until(s, WRITE, deadline)
+            continue
+        if n == 0:
+            return  # the file shrank under us
+        offset += n
+        yield n
+
+
+async def _sendfile_copy(
+    s: SocketBase, file: BinaryFile, offset: int, count: int | None, deadline: float | None
+) -> Any:
+    if offset:
+        file.seek(offset)
+    left = count
+    while left is None or left > 0:
+        block = file.read(_SENDFILE_CHUNK if left is None else min(left, _SENDFILE_CHUNK))
+        if not block:
+            return
+        view = memoryview(block)
+        while view:
+            try:
+                n = s._sock.send(view)
+            except BlockingIOError:
+                await wait_until(s, WRITE, deadline)
+                continue
+            view = view[n:]
+            if left is not None:
+                left -= n
+            yield n
+
+
+# -- descriptor passing --------------------------------------------------
+
+
+async def send_fds(
+    s: SocketBase,
+    buffers: Iterable[Buffer],
+    fds: Iterable[int],
+    flags: int = 0,
+    address: Any = None,
+) -> int:
+    """Send ``fds`` over an AF_UNIX socket with SCM_RIGHTS, as ``socket.send_fds``."""
+    ancillary = [(_stdlib.SOL_SOCKET, _stdlib.SCM_RIGHTS, array.array("i", fds))]
+    return await sendmsg(s, buffers, ancillary, flags, address)
+
+
+async def recv_fds(
+    s: SocketBase, bufsize: int, maxfds: int, flags: int = 0
+) -> tuple[bytes, list[int], int, Any]:
+    """Receive data and up to ``maxfds`` descriptors, as ``socket.recv_fds``."""
+    fds = array.array("i")
+    msg, ancdata, msg_flags, address = await recvmsg(
+        s, bufsize, _stdlib.CMSG_LEN(maxfds * fds.itemsize), flags
+    )
+    for level, kind, data in ancdata:
+        if level == _stdlib.SOL_SOCKET and kind == _stdlib.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    return msg, list(fds), msg_flags, address

@@ -1,0 +1,329 @@
+"""Socket state and every socket method that never waits.
+
+Both fronts subclass :class:`SocketBase`. It owns a stdlib socket that is kept
+in non-blocking mode at the OS level for its whole life; the timeout the user
+sets (``None``, ``0.0`` or a positive number) is asock's own and is applied by
+the operation layer, never by the kernel.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import os
+import socket as _stdlib
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from types import TracebackType
+
+T = TypeVar("T")
+
+READ = 0
+WRITE = 1
+
+
+class ReadinessQueue(Protocol):
+    """What a driver keeps per socket while tasks or threads wait on it."""
+
+    def wake_closing(self) -> None:
+        """Wake every waiter because the socket is being closed or detached.
+
+        Called while the descriptor is still open, from the closing thread.
+        """
+
+    def release(self) -> None:
+        """Free what the queue holds; called once the descriptor is gone."""
+
+
+def closed_socket_error() -> OSError:
+    """The error the stdlib raises for an operation on a closed socket."""
+    return OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+
+#: Marks a socket whose descriptor was released: nobody may start waiting on it.
+_RELEASED: dict[object, ReadinessQueue] = {}
+
+
+class SocketBase:
+    """State shared by ``asock.socket`` and ``asock_sync.socket``.
+
+    Subclasses supply :meth:`_wait` (how to wait for readiness) and
+    :meth:`_checkpoint` (how to let other tasks run); everything else about a
+    socket is here or in :mod:`asock._core.operations`.
+    """
+
+    __slots__ = ("__weakref__", "_closed", "_io_refs", "_queues", "_sock", "_timeout")
+
+    #: Whether successful operations periodically yield to the event loop.
+    _yields: ClassVar[bool] = True
+    #: Whether host names in addresses are resolved by the front (off-loop)
+    #: rather than by the blocking stdlib call.
+    _resolves_names: ClassVar[bool] = False
+
+    _sock: _stdlib.socket
+    _timeout: float | None
+    _queues: dict[object, ReadinessQueue] | None
+
+    def __init__(
+        self,
+        family: int = -1,
+        type: int = -1,
+        proto: int = -1,
+        fileno: int | None = None,
+    ) -> None:
+        # The stdlib constructor validates the arguments and auto-detects
+        # family/type/proto from ``fileno``; asock inherits its exact errors.
+        sock = _stdlib.socket(family, type, proto, fileno)
+        self._adopt(sock, _stdlib.getdefaulttimeout())
+
+    def _adopt(self, sock: _stdlib.socket, timeout: float | None) -> None:
+        try:
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        self._timeout = timeout
+        self._queues = None
+        self._io_refs = 0
+        self._closed = False
+
+    @classmethod
+    def _from_stdlib(cls, sock: _stdlib.socket, timeout: float | None = None) -> Self:
+        """Adopt ``sock`` (same descriptor, no copy) with the given timeout."""
+        self = cls.__new__(cls)
+        self._adopt(sock, timeout)
+        return self
+
+    @classmethod
+    def _from_fd(cls, fd: int, family: int, type: int, proto: int) -> Self:
+        """Wrap a descriptor fresh from accept(); it gets the default timeout."""
+        return cls._from_stdlib(
+            _stdlib.socket(family, type, proto, fd), _stdlib.getdefaulttimeout()
+        )
+
+    # -- hooks supplied by the fronts ------------------------------------
+
+    def _wait(self, event: int, timeout: float | None) -> Awaitable[bool]:
+        """Wait until the socket may be ready for ``event``.
+
+        Returns True when woken (ready, or closed: the retried call will tell)
+        and False when ``timeout`` seconds passed first.
+        """
+        raise NotImplementedError
+
+    def _checkpoint(self) -> Awaitable[None]:
+        """Let other tasks run; only called when ``_yields`` is true."""
+        raise NotImplementedError
+
+    async def _resolve_address(self, address: tuple[Any, ...]) -> Any:
+        """Resolve the host name in ``address``; only called if ``_resolves_names``."""
+        raise NotImplementedError
+
+    def _transfer(self, cls: builtins.type[T]) -> T:
+        """Hand the descriptor and the timeout to a new ``cls`` socket.
+
+        The descriptor is not copied: this object is left detached.
+        """
+        timeout = self._timeout
+        sock = self._sock
+        family, kind, proto = sock.family, sock.type, sock.proto
+        fd = self.detach()
+        return cls._from_stdlib(_stdlib.socket(family, kind, proto, fd), timeout)  # type: ignore[attr-defined, no-any-return]
+
+    def dup(self) -> Self:
+        """Return a new socket of the same class on a duplicate descriptor.
+
+        The copy keeps the timeout. Never waits. Raises OSError.
+        """
+        return type(self)._from_stdlib(self._sock.dup(), self._timeout)
+
+    def _queue(self, key: object, factory: Callable[[], ReadinessQueue]) -> ReadinessQueue | None:
+        """Return the driver's queue for ``key``, made by ``factory`` if new.
+
+        Returns None once close() or detach() has begun: the caller must not
+        wait then, but retry its call at once (which fails with EBADF).
+        """
+        queues = self._queues
+        if queues is None:
+            queues = self._queues = {}
+        elif queues is _RELEASED:
+            return None
+        queue = queues.get(key)
+        if queue is None:
+            # setdefault: two threads racing here must end up sharing one queue.
+            queue = queues.setdefault(key, factory())
+        return queue
+
+    def _released(self) -> bool:
+        """Whether close() or detach() has begun (waiters must not block)."""
+        return self._queues is _RELEASED
+
+    # -- attributes --------------------------------------------------------
+
+    @property
+    def family(self) -> _stdlib.AddressFamily:
+        """The socket's address family."""
+        return self._sock.family
+
+    @property
+    def type(self) -> _stdlib.SocketKind:
+        """The socket's type."""
+        return self._sock.type
+
+    @property
+    def proto(self) -> int:
+        """The socket's protocol."""
+        return self._sock.proto
+
+    def fileno(self) -> int:
+        """Return the descriptor, or -1 once closed or detached. Never waits."""
+        return self._sock.fileno()
+
+    def __repr__(self) -> str:
+        inner = repr(self._sock)
+        prefix = "<socket.socket"
+        if inner.startswith(prefix):
+            inner = inner[len(prefix) :]
+        cls = type(self)
+        return f"<{cls.__module__}.{cls.__qualname__}{inner[:-1]}, timeout={self._timeout}>"
+
+    def __getstate__(self) -> Any:
+        raise TypeError(f"cannot pickle {type(self).__name__!r} object")
+
+    # -- plain calls, passed to the stdlib socket --------------------------
+
+    def getsockname(self) -> Any:
+        """Return the socket's own address. Never waits. Raises OSError."""
+        return self._sock.getsockname()
+
+    def getpeername(self) -> Any:
+        """Return the connected peer's address. Never waits. Raises OSError."""
+        return self._sock.getpeername()
+
+    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> int | bytes:
+        """Return a socket option, as the stdlib does. Never waits."""
+        if buflen is None:
+            return self._sock.getsockopt(level, optname)
+        return self._sock.getsockopt(level, optname, buflen)
+
+    def setsockopt(self, level: int, optname: int, value: Any, optlen: int | None = None) -> None:
+        """Set a socket option (all three stdlib forms). Never waits."""
+        if optlen is None:
+            self._sock.setsockopt(level, optname, value)
+        else:
+            self._sock.setsockopt(level, optname, value, optlen)
+
+    def listen(self, backlog: int | None = None) -> None:
+        """Enable accepting connections. Never waits. Raises OSError."""
+        if backlog is None:
+            self._sock.listen()
+        else:
+            self._sock.listen(backlog)
+
+    def shutdown(self, how: int) -> None:
+        """Shut down one or both halves of the connection. Never waits."""
+        self._sock.shutdown(how)
+
+    def get_inheritable(self) -> bool:
+        """Return whether the descriptor is inherited by child processes."""
+        return self._sock.get_inheritable()
+
+    def set_inheritable(self, inheritable: bool) -> None:
+        """Set whether the descriptor is inherited by child processes."""
+        self._sock.set_inheritable(inheritable)
+
+    if hasattr(_stdlib.socket, "ioctl"):  # pragma: no cover - Windows only
+
+        def ioctl(self, control: int, option: Any) -> Any:
+            """Pass an ioctl to the stdlib socket (Windows only)."""
+            return self._sock.ioctl(control, option)  # type: ignore[attr-defined]
+
+    # -- timeouts ----------------------------------------------------------
+
+    def gettimeout(self) -> float | None:
+        """Return the timeout in seconds, ``None`` (blocking) or ``0.0``."""
+        return self._timeout
+
+    def settimeout(self, value: float | None) -> None:
+        """Set the timeout: ``None`` blocks, ``0.0`` never waits, t > 0 bounds each call.
+
+        Raises ValueError for a negative value and TypeError for a non-number,
+        exactly as the stdlib does. Never waits.
+        """
+        sock = self._sock
+        # The stdlib parses and rounds the value; asock keeps what it parsed and
+        # puts the OS socket straight back into non-blocking mode.
+        sock.settimeout(value)
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        self._timeout = timeout
+
+    def getblocking(self) -> bool:
+        """Return False in non-blocking mode (timeout 0.0), True otherwise."""
+        return self._timeout != 0.0
+
+    def setblocking(self, flag: bool) -> None:
+        """``setblocking(True)`` is ``settimeout(None)``; False is ``settimeout(0.0)``."""
+        self.settimeout(None if flag else 0.0)
+
+    # -- closing -----------------------------------------------------------
+
+    def _release_descriptor(self, give_up: Callable[[], int | None]) -> int | None:
+        # Waiters are woken while the descriptor number is still ours (trio and
+        # the event loops must unregister it before it can be reused); they
+        # retry their call only after ``give_up`` ran, so the retry fails with
+        # EBADF instead of waiting again.
+        queues = self._queues
+        self._queues = _RELEASED
+        if not queues:
+            return give_up()
+        for queue in queues.values():
+            queue.wake_closing()
+        try:
+            return give_up()
+        finally:
+            for queue in queues.values():
+                queue.release()
+
+    def close(self) -> None:
+        """Close the socket; every task or thread waiting on it wakes with EBADF.
+
+        Never waits. Closing twice is harmless. While a ``makefile`` stream is
+        open (asock_sync) the descriptor stays open until the stream closes.
+        """
+        self._closed = True
+        if self._io_refs <= 0:
+            self._real_close()
+
+    def _real_close(self) -> None:
+        self._release_descriptor(self._sock.close)
+
+    def detach(self) -> int:
+        """Give up the descriptor without closing it and return it.
+
+        Waiters wake with EBADF, as on close. Never waits.
+        """
+        self._closed = True
+        fd = self._release_descriptor(self._sock.detach)
+        assert fd is not None
+        return fd
+
+    def _decref_socketios(self) -> None:
+        if self._io_refs > 0:
+            self._io_refs -= 1
+        if self._closed:
+            self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: builtins.type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,69 @@
+"""The stdlib ``socket`` names that both fronts pass through unchanged.
+
+Constants, enums and exceptions are re-exported as the very same objects, so
+``asock.AF_INET is socket.AF_INET`` and ``asock.timeout is TimeoutError``.
+"""
+
+from __future__ import annotations
+
+import socket as _stdlib
+from typing import Any
+
+#: Names each front replaces with its own socket-aware or awaitable version.
+WRAPPED = frozenset(
+    {
+        "socket",
+        "SocketType",
+        "socketpair",
+        "fromfd",
+        "create_connection",
+        "create_server",
+        "send_fds",
+        "recv_fds",
+        # resolution: awaitable in asock, the stdlib's own in asock_sync
+        "getaddrinfo",
+        "getnameinfo",
+        "gethostbyname",
+        "gethostbyname_ex",
+        "gethostbyaddr",
+        "getfqdn",
+        "getservbyname",
+        "getservbyport",
+        "getprotobyname",
+    }
+)
+
+_EXTRA_PUBLIC = ("AddressInfo", "MsgFlag", "EAGAIN", "EBADF", "EWOULDBLOCK")
+
+#: Every public name of the stdlib module that is passed through as it is.
+PASSTHROUGH: tuple[str, ...] = tuple(
+    sorted(
+        name
+        for name in (*_stdlib.__all__, *_EXTRA_PUBLIC)
+        if name not in WRAPPED and hasattr(_stdlib, name)
+    )
+)
+
+
+def export_into(namespace: dict[str, Any], *, include_resolvers: bool = False) -> list[str]:
+    """Copy the pass-through names into ``namespace`` and return their names.
+
+    With ``include_resolvers`` the stdlib's blocking resolver functions are
+    copied too (the blocking facade uses them as they are).
+    """
+    names = list(PASSTHROUGH)
+    if include_resolvers:
+        names += [
+            "getaddrinfo",
+            "getnameinfo",
+            "gethostbyname",
+            "gethostbyname_ex",
+            "gethostbyaddr",
+            "getfqdn",
+            "getservbyname",
+            "getservbyport",
+            "getprotobyname",
+        ]
+    for name in names:
+        namespace[name] = getattr(_stdlib, name)
+    return names

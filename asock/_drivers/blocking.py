@@ -1,0 +1,72 @@
+"""Blocking readiness waits for ``asock_sync``: ``poll`` in the calling thread.
+
+Each waiting thread polls the socket together with a per-socket wake-up
+descriptor (an eventfd, or a pipe where there is none). ``close()`` from
+another thread signals it, so a thread blocked on a socket that is closed
+under it wakes with EBADF; with the stdlib on Linux it would sleep on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import select
+import threading
+from typing import TYPE_CHECKING
+
+from .._core.socket_base import READ
+
+if TYPE_CHECKING:
+    from .._core.socket_base import SocketBase
+
+_POLL_EVENTS = (select.POLLIN, select.POLLOUT)
+_create_lock = threading.Lock()
+
+
+class _ThreadWake:
+    """The wake-up descriptor shared by all threads waiting on one socket."""
+
+    __slots__ = ("read_fd", "write_fd")
+
+    def __init__(self) -> None:
+        if hasattr(os, "eventfd"):
+            self.read_fd = self.write_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        else:  # pragma: no cover - platforms without eventfd
+            self.read_fd, self.write_fd = os.pipe()
+            os.set_blocking(self.write_fd, False)
+
+    def wake_closing(self) -> None:
+        try:
+            os.write(self.write_fd, (1).to_bytes(8, "little"))
+        except OSError:  # pragma: no cover - already signalled
+            pass
+
+    def release(self) -> None:
+        os.close(self.read_fd)
+        if self.write_fd != self.read_fd:  # pragma: no cover - pipe fallback
+            os.close(self.write_fd)
+
+
+def wait(s: SocketBase, event: int, timeout: float | None) -> bool:
+    """Block until ``s`` may be ready for ``event``; False after ``timeout`` s.
+
+    Interrupted polls are retried by ``select.poll`` itself (PEP 475); the
+    operation layer's deadline keeps counting from the call's start.
+    """
+    queues = s._queues
+    wake = queues.get(_ThreadWake) if queues else None
+    if wake is None:
+        with _create_lock:  # creating the eventfd twice would leak one
+            wake = s._queue(_ThreadWake, _ThreadWake)
+        if wake is None:
+            return True
+    assert isinstance(wake, _ThreadWake)
+    fd = s._sock.fileno()
+    if fd < 0 or s._released():
+        return True
+    poller = select.poll()
+    poller.register(fd, _POLL_EVENTS[event != READ])
+    poller.register(wake.read_fd, select.POLLIN)
+    if timeout is None:
+        return bool(poller.poll())
+    return bool(poller.poll(math.ceil(timeout * 1000)))

@@ -1,0 +1,98 @@
+"""Readiness waits for trio, on ``trio.lowlevel.wait_readable``/``wait_writable``.
+
+trio lets only one task wait for each kind of readiness on a descriptor, but
+asock lets several (a pool of tasks reading one UDP socket). So one waiter
+leads and parks in trio's I/O manager; the others follow and are woken when
+the leader returns, for any reason, to retry their own call. Closing the
+socket uses ``notify_closing``, which wakes the leader with
+``ClosedResourceError``; the retried call then fails with EBADF.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .._core.socket_base import READ
+
+if TYPE_CHECKING:
+    from .._core.socket_base import SocketBase
+
+
+class _TrioQueue:
+    __slots__ = ("fd", "followers", "leading", "token")
+
+    def __init__(self) -> None:
+        self.leading = False
+        self.fd = -1
+        self.followers: list[trio.lowlevel.Task] = []
+        self.token: trio.lowlevel.TrioToken | None = None
+
+    async def wait(self, s: SocketBase, event: int) -> None:
+        if self.leading:
+            task = trio.lowlevel.current_task()
+            self.followers.append(task)
+
+            def abort(_: Any) -> trio.lowlevel.Abort:
+                self.followers.remove(task)
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+            return
+        fd = s._sock.fileno()
+        if fd < 0:
+            return
+        self.leading = True
+        self.fd = fd
+        self.token = trio.lowlevel.current_trio_token()
+        try:
+            if event == READ:
+                await trio.lowlevel.wait_readable(fd)
+            else:
+                await trio.lowlevel.wait_writable(fd)
+        except trio.ClosedResourceError:
+            pass  # notify_closing: the retried call fails with EBADF
+        finally:
+            self.leading = False
+            self.fd = -1
+            followers, self.followers = self.followers, []
+            for task in followers:
+                trio.lowlevel.reschedule(task)
+
+    def wake_closing(self) -> None:
+        if not self.leading:
+            return
+        fd = self.fd
+        if trio.lowlevel.in_trio_run() and trio.lowlevel.current_trio_token() is self.token:
+            trio.lowlevel.notify_closing(fd)
+        elif self.token is not None:
+            self.token.run_sync_soon(trio.lowlevel.notify_closing, fd)
+
+    def release(self) -> None:
+        pass
+
+
+class TrioDriver:
+    """Waits in trio's I/O manager."""
+
+    async def wait(self, s: SocketBase, event: int, timeout: float | None) -> bool:
+        """Wait for ``event`` on ``s``; True when woken, False on timeout."""
+        queue = s._queue(("trio", event), _TrioQueue)
+        if queue is None:
+            return True
+        assert isinstance(queue, _TrioQueue)
+        if timeout is None:
+            await queue.wait(s, event)
+            return True
+        with trio.move_on_after(timeout):
+            await queue.wait(s, event)
+            return True
+        return False
+
+    async def checkpoint(self) -> None:
+        """Yield to the trio scheduler once (a cancellation point)."""
+        await trio.lowlevel.checkpoint()
+
+
+DRIVER = TrioDriver()

@@ -1,0 +1,177 @@
+"""asock's module-level functions that make or feed sockets.
+
+``create_connection`` races the resolved addresses with Happy Eyeballs
+(RFC 8305); the other functions wrap the stdlib's and hand back asock sockets.
+"""
+
+from __future__ import annotations
+
+import socket as _stdlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+import anyio
+
+from ._core import operations as ops
+from ._core.socket_base import SocketBase
+from ._resolver import getaddrinfo, resolve_address
+from ._socket import socket
+
+_DEFAULT_TIMEOUT: Any = _stdlib._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+
+
+def socketpair(
+    family: int = _stdlib.AF_UNIX, type: int = _stdlib.SOCK_STREAM, proto: int = 0
+) -> tuple[socket, socket]:
+    """Return a pair of connected asock sockets, as ``socket.socketpair``. Never waits."""
+    a, b = _stdlib.socketpair(family, type, proto)
+    return socket._from_stdlib(a, a.gettimeout()), socket._from_stdlib(b, b.gettimeout())
+
+
+def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
+    """Return an asock socket on a duplicate of ``fd``, as ``socket.fromfd``."""
+    sock = _stdlib.fromfd(fd, family, type, proto)
+    return socket._from_stdlib(sock, sock.gettimeout())
+
+
+def from_stdlib_socket(sock: _stdlib.socket) -> socket:
+    """Adopt a stdlib socket (same descriptor, same timeout); ``sock`` is left detached.
+
+    Raises TypeError for anything but a ``socket.socket``. Never waits.
+    """
+    if not isinstance(sock, _stdlib.socket):
+        raise TypeError(f"expected a socket.socket, not {type(sock).__name__}")
+    timeout = sock.gettimeout()
+    family, kind, proto = sock.family, sock.type, sock.proto
+    return socket._from_stdlib(_stdlib.socket(family, kind, proto, sock.detach()), timeout)
+
+
+def _check_socket(sock: Any) -> SocketBase:
+    if not isinstance(sock, SocketBase):
+        raise TypeError(f"expected an asock socket, not {type(sock).__name__}")
+    return sock
+
+
+async def send_fds(
+    sock: socket, buffers: Iterable[Buffer], fds: Iterable[int], flags: int = 0,
+    address: Any = None,
+) -> int:
+    """Send ``fds`` with ``buffers`` over an AF_UNIX socket (SCM_RIGHTS). Waits as send does."""
+    return await ops.send_fds(_check_socket(sock), buffers, fds, flags, address)
+
+
+async def recv_fds(
+    sock: socket, bufsize: int, maxfds: int, flags: int = 0
+) -> tuple[bytes, list[int], int, Any]:
+    """Receive data and up to ``maxfds`` descriptors. Waits as recv does."""
+    return await ops.recv_fds(_check_socket(sock), bufsize, maxfds, flags)
+
+
+async def create_server(
+    address: tuple[Any, ...], *, family: int = _stdlib.AF_INET, backlog: int | None = None,
+    reuse_port: bool = False, dualstack_ipv6: bool = False,
+) -> socket:
+    """Create a listening TCP socket, as ``socket.create_server``.
+
+    A host name is resolved off the event loop first (this is the only wait).
+    Raises ValueError for unsupported options and OSError from bind/listen.
+    """
+    if (
+        isinstance(address, tuple)
+        and len(address) >= 2
+        and isinstance(address[0], str)
+        and isinstance(address[1], int)
+        and address[0]
+        and not ops._is_numeric_host(address[0])
+    ):
+        address = await resolve_address(family, _stdlib.SOCK_STREAM, 0, address)
+    sock = _stdlib.create_server(
+        address, family=family, backlog=backlog, reuse_port=reuse_port,
+        dualstack_ipv6=dualstack_ipv6,
+    )
+    return socket._from_stdlib(sock, sock.gettimeout())
+
+
+def _interleave(infos: list[Any]) -> list[Any]:
+    """Alternate address families, starting with the first (RFC 8305, section 4)."""
+    if not infos:
+        return infos
+    first_family = infos[0][0]
+    first = [info for info in infos if info[0] == first_family]
+    other = [info for info in infos if info[0] != first_family]
+    out: list[Any] = []
+    for i in range(max(len(first), len(other))):
+        out.extend(group[i] for group in (first, other) if i < len(group))
+    return out
+
+
+async def create_connection(
+    address: tuple[str | None, int], timeout: float | None = _DEFAULT_TIMEOUT,
+    source_address: tuple[Any, ...] | None = None, *, all_errors: bool = False,
+    happy_eyeballs_delay: float | None = 0.25,
+) -> socket:
+    """Connect to ``(host, port)`` and return the connected asock socket. Waits.
+
+    The addresses ``getaddrinfo`` returns are tried with Happy Eyeballs
+    (RFC 8305): families alternate, and a new attempt starts whenever the
+    previous one fails or ``happy_eyeballs_delay`` seconds pass (``None``:
+    only when it fails). The first to connect wins; the others are cancelled
+    and closed. ``timeout`` is set on every attempt's socket and kept on the
+    result. If all fail, the first error is raised, or with ``all_errors`` an
+    ``ExceptionGroup`` of all of them.
+    """
+    host, port = address
+    infos = _interleave(await getaddrinfo(host, port, 0, _stdlib.SOCK_STREAM))
+    if not infos:
+        raise OSError("getaddrinfo returns an empty list")
+    errors: list[OSError] = []
+    winner: socket | None = None
+
+    async with anyio.create_task_group() as tg:
+
+        async def attempt(info: Any, failed: anyio.Event) -> None:
+            nonlocal winner
+            family, kind, proto, _, sockaddr = info
+            sock = None
+            try:
+                sock = socket(family, kind, proto)
+                if timeout is not _DEFAULT_TIMEOUT:
+                    sock.settimeout(timeout)
+                if source_address:
+                    await sock.bind(source_address)
+                await sock.connect(sockaddr)
+            except OSError as exc:
+                errors.append(exc)
+                if sock is not None:
+                    sock.close()
+                failed.set()
+                return
+            except BaseException:
+                if sock is not None:
+                    sock.close()
+                raise
+            if winner is None:
+                winner = sock
+                tg.cancel_scope.cancel()
+            else:  # pragma: no cover - two attempts finishing in one tick
+                sock.close()
+
+        for info in infos:
+            if winner is not None:
+                break
+            failed = anyio.Event()
+            tg.start_soon(attempt, info, failed)
+            if happy_eyeballs_delay is None:
+                await failed.wait()
+            else:
+                with anyio.move_on_after(happy_eyeballs_delay):
+                    await failed.wait()
+
+    if winner is not None:
+        return winner
+    if not all_errors:
+        raise errors[0]
+    raise ExceptionGroup("create_connection failed", errors)

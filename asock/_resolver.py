@@ -1,0 +1,136 @@
+"""Name resolution that never blocks the event loop, with a pluggable hook.
+
+Lookups run in a worker thread (``anyio.to_thread``) and may be cancelled: the
+caller stops waiting at once and the thread's late answer is dropped. Numeric
+hosts are answered in the task, with no thread. A test or an application may
+install a :class:`HostnameResolver` for the current event loop (the twin of
+trio's ``set_custom_hostname_resolver``), for example to make ``localhost``
+resolve to both ``::1`` and ``127.0.0.1``.
+"""
+
+from __future__ import annotations
+
+import socket as _stdlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from anyio.lowlevel import RunVar
+
+T = TypeVar("T")
+
+AddrInfo = tuple[
+    _stdlib.AddressFamily, _stdlib.SocketKind, int, str, tuple[str, int] | tuple[str, int, int, int]
+]
+
+
+class HostnameResolver(ABC):
+    """A custom resolver for asock's awaitable lookups on one event loop."""
+
+    @abstractmethod
+    async def getaddrinfo(
+        self, host: bytes | str | None, port: bytes | str | int | None,
+        family: int = 0, type: int = 0, proto: int = 0, flags: int = 0,
+    ) -> list[Any]:
+        """Return a list like ``socket.getaddrinfo`` does, or raise ``gaierror``."""
+
+    @abstractmethod
+    async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
+        """Return ``(host, port)`` like ``socket.getnameinfo`` does."""
+
+
+_custom_resolver: RunVar[HostnameResolver | None] = RunVar("asock_custom_resolver", None)
+
+
+def set_custom_hostname_resolver(resolver: HostnameResolver | None) -> HostnameResolver | None:
+    """Install ``resolver`` for the running event loop; return the previous one.
+
+    ``None`` restores the system resolver. Must be called inside the event
+    loop (asyncio, uvloop or trio) whose lookups it should answer.
+    """
+    previous = _custom_resolver.get()
+    _custom_resolver.set(resolver)
+    return previous
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    return await anyio.to_thread.run_sync(partial(fn, *args), abandon_on_cancel=True)
+
+
+async def getaddrinfo(
+    host: bytes | str | None, port: bytes | str | int | None,
+    family: int = 0, type: int = 0, proto: int = 0, flags: int = 0,
+) -> list[Any]:
+    """Awaitable ``socket.getaddrinfo``: waits for the lookup, off the event loop.
+
+    Raises ``gaierror`` as the stdlib does; cancellable.
+    """
+    try:
+        return _stdlib.getaddrinfo(
+            host, port, family, type, proto, flags | _stdlib.AI_NUMERICHOST
+        )
+    except _stdlib.gaierror:
+        pass  # not a numeric host: a real lookup, which may block
+    resolver = _custom_resolver.get()
+    if resolver is not None:
+        return await resolver.getaddrinfo(host, port, family, type, proto, flags)
+    return await _in_thread(_stdlib.getaddrinfo, host, port, family, type, proto, flags)
+
+
+async def getnameinfo(sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
+    """Awaitable ``socket.getnameinfo``; honours the custom resolver. Cancellable."""
+    resolver = _custom_resolver.get()
+    if resolver is not None:
+        return await resolver.getnameinfo(sockaddr, flags)
+    return await _in_thread(_stdlib.getnameinfo, sockaddr, flags)
+
+
+async def gethostbyname(hostname: str) -> str:
+    """Awaitable ``socket.gethostbyname`` (IPv4 only), off the event loop."""
+    return await _in_thread(_stdlib.gethostbyname, hostname)
+
+
+async def gethostbyname_ex(hostname: str) -> tuple[str, list[str], list[str]]:
+    """Awaitable ``socket.gethostbyname_ex``, off the event loop."""
+    return await _in_thread(_stdlib.gethostbyname_ex, hostname)
+
+
+async def gethostbyaddr(ip_address: str) -> tuple[str, list[str], list[str]]:
+    """Awaitable ``socket.gethostbyaddr``, off the event loop."""
+    return await _in_thread(_stdlib.gethostbyaddr, ip_address)
+
+
+async def getfqdn(name: str = "") -> str:
+    """Awaitable ``socket.getfqdn``, off the event loop."""
+    return await _in_thread(_stdlib.getfqdn, name)
+
+
+async def getservbyname(servicename: str, protocolname: str | None = None) -> int:
+    """Awaitable ``socket.getservbyname`` (reads the services database)."""
+    if protocolname is None:
+        return await _in_thread(_stdlib.getservbyname, servicename)
+    return await _in_thread(_stdlib.getservbyname, servicename, protocolname)
+
+
+async def getservbyport(port: int, protocolname: str | None = None) -> str:
+    """Awaitable ``socket.getservbyport`` (reads the services database)."""
+    if protocolname is None:
+        return await _in_thread(_stdlib.getservbyport, port)
+    return await _in_thread(_stdlib.getservbyport, port, protocolname)
+
+
+async def getprotobyname(protocolname: str) -> int:
+    """Awaitable ``socket.getprotobyname`` (reads the protocols database)."""
+    return await _in_thread(_stdlib.getprotobyname, protocolname)
+
+
+async def resolve_address(family: int, type: int, proto: int, address: tuple[Any, ...]) -> Any:
+    """Turn ``(host, port[, flowinfo, scope_id])`` into a numeric address for ``family``."""
+    host, port, *rest = address
+    infos = await getaddrinfo(host, port, family, type, proto)
+    sockaddr = infos[0][4]
+    if family == _stdlib.AF_INET6 and rest:
+        return (sockaddr[0], sockaddr[1], *rest)
+    return sockaddr

@@ -1,0 +1,38 @@
+"""asock_sync: a drop-in for ``import socket`` built on the asock core.
+
+``import asock_sync as socket`` gives every public name of :mod:`socket`:
+the constants, enums and exceptions are the same objects, the resolver
+functions are the stdlib's own, and :class:`asock_sync.socket` replays the
+documented blocking, non-blocking and timeout semantics through the same
+operation layer that ``asock`` awaits.
+"""
+
+from __future__ import annotations
+
+from asock._core.stdlib_names import export_into as _export_into
+
+from ._functions import (
+    create_connection,
+    create_server,
+    from_stdlib_socket,
+    fromfd,
+    recv_fds,
+    send_fds,
+    socketpair,
+)
+from ._socket import SocketType, socket
+
+_passthrough = _export_into(globals(), include_resolvers=True)
+
+__all__ = [
+    "SocketType",
+    "create_connection",
+    "create_server",
+    "from_stdlib_socket",
+    "fromfd",
+    "recv_fds",
+    "send_fds",
+    "socket",
+    "socketpair",
+    *_passthrough,
+]

@@ -1,0 +1,179 @@
+"""``asock_sync.socket``: the blocking drop-in, a thin front over the operation layer.
+
+Each I/O method runs the *same* coroutine from :mod:`asock._core.operations`
+that ``asock`` awaits. Here the wait hook blocks the calling thread in
+``poll`` and returns, so the coroutine never suspends and
+:func:`run_to_completion` finishes it in one step: no event loop is involved.
+"""
+
+from __future__ import annotations
+
+import io
+import socket as _stdlib
+from collections.abc import Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from asock._core import operations as ops
+from asock._core.socket_base import SocketBase
+from asock._drivers import blocking
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+    import asock
+
+T = TypeVar("T")
+
+
+def run_to_completion(coro: Coroutine[Any, Any, T]) -> T:
+    """Run an operation whose waits block instead of suspending; return its result."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("an asock_sync operation tried to suspend")
+
+
+class socket(SocketBase):
+    """A blocking socket with the stdlib's interface and timeout semantics.
+
+    ``socket(family=-1, type=-1, proto=-1, fileno=None)`` takes the stdlib's
+    arguments and raises its errors. Blocking mode (timeout ``None``) waits as
+    long as needed, non-blocking mode (``0.0``) raises ``BlockingIOError``
+    instead of waiting, and timeout mode raises ``TimeoutError('timed out')``
+    once the call's deadline passes. Any thread may use it, several at once.
+    ``close()`` from another thread wakes threads blocked on the socket with
+    ``OSError(EBADF)``.
+    """
+
+    __slots__ = ()
+    __module__ = "asock_sync"
+
+    _yields = False
+
+    async def _wait(self, event: int, timeout: float | None) -> bool:
+        return blocking.wait(self, event, timeout)
+
+    def accept(self) -> tuple[socket, Any]:
+        """Wait for a connection; return ``(socket, address)``.
+
+        The new socket takes ``getdefaulttimeout()``, as with the stdlib.
+        """
+        return run_to_completion(ops.accept(self))
+
+    def bind(self, address: Any) -> None:
+        """Bind to ``address``. A host name is resolved by the (blocking) stdlib call."""
+        run_to_completion(ops.bind(self, address))
+
+    def connect(self, address: Any) -> None:
+        """Connect to ``address``; blocks up to the timeout. Raises OSError or TimeoutError."""
+        run_to_completion(ops.connect(self, address))
+
+    def connect_ex(self, address: Any) -> int:
+        """Like ``connect`` but return the errno (0 on success) instead of raising it."""
+        return run_to_completion(ops.connect_ex(self, address))
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        """Receive up to ``bufsize`` bytes; blocks until some arrive or EOF."""
+        return run_to_completion(ops.recv(self, bufsize, flags))
+
+    def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
+        """Receive into ``buffer``; return the number of bytes. Blocks like recv."""
+        return run_to_completion(ops.recv_into(self, buffer, nbytes, flags))
+
+    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
+        """Receive up to ``bufsize`` bytes and the sender's address. Blocks like recv."""
+        return run_to_completion(ops.recvfrom(self, bufsize, flags))
+
+    def recvfrom_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> tuple[int, Any]:
+        """Receive into ``buffer``; return the count and the sender. Blocks like recv."""
+        return run_to_completion(ops.recvfrom_into(self, buffer, nbytes, flags))
+
+    def recvmsg(self, *args: Any) -> tuple[bytes, list[Any], int, Any]:
+        """``recvmsg(bufsize[, ancbufsize[, flags]])`` as in the stdlib. Blocks like recv."""
+        return run_to_completion(ops.recvmsg(self, *args))
+
+    def recvmsg_into(self, *args: Any) -> tuple[int, list[Any], int, Any]:
+        """``recvmsg_into(buffers[, ancbufsize[, flags]])`` as in the stdlib."""
+        return run_to_completion(ops.recvmsg_into(self, *args))
+
+    def send(self, data: Buffer, flags: int = 0) -> int:
+        """Send what fits of ``data``; blocks until at least one byte fits (never returns 0)."""
+        return run_to_completion(ops.send(self, data, flags))
+
+    def sendall(self, data: Buffer, flags: int = 0) -> None:
+        """Send all of ``data``; the timeout bounds the whole call.
+
+        The exception that ends it early carries ``bytes_sent``.
+        """
+        run_to_completion(ops.sendall(self, data, flags))
+
+    def sendto(self, data: Buffer, *args: Any) -> int:
+        """``sendto(data, address)`` or ``sendto(data, flags, address)``."""
+        return run_to_completion(ops.sendto(self, data, *args))
+
+    def sendmsg(self, buffers: Iterable[Buffer], *args: Any) -> int:
+        """``sendmsg(buffers[, ancdata[, flags[, address]]])`` as in the stdlib."""
+        return run_to_completion(ops.sendmsg(self, buffers, *args))
+
+    if hasattr(_stdlib.socket, "sendmsg_afalg"):
+
+        def sendmsg_afalg(self, *args: Any, **kwargs: Any) -> int:
+            """``sendmsg_afalg([msg], *, op[, iv[, assoclen[, flags]]])`` (Linux)."""
+            return run_to_completion(ops.sendmsg_afalg(self, *args, **kwargs))
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """Send a file with ``os.sendfile`` (or read/send); return the bytes sent.
+
+        The timeout bounds the whole call. Raises ValueError in non-blocking mode.
+        """
+        return run_to_completion(ops.sendfile(self, file, offset, count))
+
+    def makefile(
+        self, mode: str = "r", buffering: int | None = None, *,
+        encoding: str | None = None, errors: str | None = None, newline: str | None = None,
+    ) -> Any:
+        """Return a file object on the socket, as the stdlib's ``makefile``.
+
+        Only modes made of ``r``, ``w`` and ``b`` are allowed (ValueError
+        otherwise). The socket stays open until the file is closed too.
+        """
+        if not set(mode) <= {"r", "w", "b"}:
+            raise ValueError(f"invalid mode {mode!r} (only r, w, b allowed)")
+        writing = "w" in mode
+        reading = "r" in mode or not writing
+        raw = _stdlib.SocketIO(self, ("r" if reading else "") + ("w" if writing else ""))  # type: ignore[arg-type]
+        self._io_refs += 1
+        if buffering is None or buffering < 0:
+            buffering = io.DEFAULT_BUFFER_SIZE
+        binary = "b" in mode
+        if buffering == 0:
+            if not binary:
+                raise ValueError("unbuffered streams must be binary")
+            return raw
+        buffer: io.BufferedIOBase
+        if reading and writing:
+            buffer = io.BufferedRWPair(raw, raw, buffering)
+        elif reading:
+            buffer = io.BufferedReader(raw, buffering)
+        else:
+            buffer = io.BufferedWriter(raw, buffering)
+        if binary:
+            return buffer
+        text = io.TextIOWrapper(buffer, io.text_encoding(encoding), errors, newline)  # type: ignore[type-var]
+        text.mode = mode  # type: ignore[misc]
+        return text
+
+    def to_async(self) -> asock.socket:
+        """Hand this socket to async code as an ``asock.socket``.
+
+        Same descriptor (no copy), same timeout; this object is left detached.
+        Never waits.
+        """
+        import asock
+
+        return self._transfer(asock.socket)
+
+
+SocketType = socket

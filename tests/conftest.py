@@ -1,0 +1,66 @@
+"""Shared fixtures: every async test runs on asyncio, asyncio+uvloop and trio."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+BACKENDS = [
+    pytest.param(("asyncio", {}), id="asyncio"),
+    pytest.param(
+        ("asyncio", {"use_uvloop": True}),
+        id="uvloop",
+        marks=pytest.mark.skipif(sys.platform == "win32", reason="uvloop has no Windows build"),
+    ),
+    pytest.param(("trio", {}), id="trio"),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
+    """Every ``async def`` test runs once per backend (``anyio_mode = auto``)."""
+    return request.param  # type: ignore[no-any-return]
+
+
+def open_fds() -> set[int]:
+    """The descriptors open in this process right now."""
+    return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+def _assert_no_new_fds(before: set[int]) -> None:
+    import gc
+
+    gc.collect()
+    leaked = {fd for fd in open_fds() - before if os.path.exists(f"/proc/self/fd/{fd}")}
+    described = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in leaked if _readable(fd)}
+    assert not leaked, f"descriptors leaked: {described or sorted(leaked)}"
+
+
+def _readable(fd: int) -> bool:
+    try:
+        os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+async def no_fd_leak() -> AsyncIterator[None]:
+    """Fail an async test that leaves descriptors open.
+
+    Async, so the event loop (and its own descriptors) exists before the count.
+    """
+    before = open_fds()
+    yield
+    _assert_no_new_fds(before)
+
+
+@pytest.fixture
+def no_fd_leak_sync() -> Iterator[None]:
+    """Fail a blocking (asock_sync) test that leaves descriptors open."""
+    before = open_fds()
+    yield
+    _assert_no_new_fds(before)
