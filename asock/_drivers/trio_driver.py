@@ -55,13 +55,14 @@ class _TrioQueue:
             pass  # notify_closing: the retried call fails with EBADF
         finally:
             self.leading = False
-            self.fd = -1
             followers, self.followers = self.followers, []
             for task in followers:
                 trio.lowlevel.reschedule(task)
 
     def wake_closing(self) -> None:
-        if not self.leading:
+        # Called even with nobody waiting: notify_closing also drops trio's
+        # epoll registration, which would otherwise outlive a dup()ed fd.
+        if self.token is None:
             return
         fd = self.fd
         if trio.lowlevel.in_trio_run() and trio.lowlevel.current_trio_token() is self.token:
