@@ -79,14 +79,7 @@ async def create_server(
     A host name is resolved off the event loop first (this is the only wait).
     Raises ValueError for unsupported options and OSError from bind/listen.
     """
-    if (
-        isinstance(address, tuple)
-        and len(address) >= 2
-        and isinstance(address[0], str)
-        and isinstance(address[1], int)
-        and address[0]
-        and not ops._is_numeric_host(address[0])
-    ):
+    if ops.needs_lookup(family, address):
         address = await resolve_address(family, _stdlib.SOCK_STREAM, 0, address)
     sock = _stdlib.create_server(
         address, family=family, backlog=backlog, reuse_port=reuse_port,

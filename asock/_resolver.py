@@ -127,10 +127,18 @@ async def getprotobyname(protocolname: str) -> int:
 
 
 async def resolve_address(family: int, type: int, proto: int, address: tuple[Any, ...]) -> Any:
-    """Turn ``(host, port[, flowinfo, scope_id])`` into a numeric address for ``family``."""
-    host, port, *rest = address
-    infos = await getaddrinfo(host, port, family, type, proto)
-    sockaddr = infos[0][4]
-    if family == _stdlib.AF_INET6 and rest:
-        return (sockaddr[0], sockaddr[1], *rest)
-    return sockaddr
+    """Replace the host name in ``(host, port[, flowinfo, scope_id])`` by its first address.
+
+    Only the host is looked up (for ``family``); the other fields are kept as
+    given, so the stdlib call that receives the address checks them exactly
+    as it would have (a port out of 0-65535 raises its OverflowError, not a
+    lookup error, and is never wrapped around). Waits for the lookup; raises
+    ``gaierror``.
+    """
+    host, *rest = address
+    if _custom_resolver.get() is None and isinstance(host, str) and host.isascii():
+        # The socket calls hand an ASCII name to the system resolver as it is;
+        # getaddrinfo() would IDNA-encode it and reject names they accept ("a..b").
+        host = host.encode("ascii")
+    infos = await getaddrinfo(host, None, family, type, proto)
+    return (infos[0][4][0], *rest)

@@ -89,15 +89,26 @@ async def wait_until(s: SocketBase, event: int, deadline: float | None) -> None:
         raise TimeoutError("timed out")
 
 
-async def _call(s: SocketBase, event: int, fn: Callable[..., T], *args: Any) -> T:
-    """Try ``fn(*args)``; while it would block, wait for ``event`` and retry."""
+#: A call whose flags hold MSG_DONTWAIT asked not to wait, whatever the timeout.
+_DONTWAIT = getattr(_stdlib, "MSG_DONTWAIT", 0)
+
+
+async def _call(
+    s: SocketBase, event: int, fn: Callable[..., T], *args: Any, flags: int = 0
+) -> T:
+    """Try ``fn(*args)``; while it would block, wait for ``event`` and retry.
+
+    ``flags`` are the call's message flags: with MSG_DONTWAIT among them the
+    BlockingIOError of the first attempt is raised, as in non-blocking mode.
+    """
     if s._yields and _budget_spent():
         await s._checkpoint()
     try:
         return fn(*args)
     except BlockingIOError:
         timeout = s._timeout
-        if timeout == 0.0:
+        # ``flags`` is only read here, after the system call accepted it as an int.
+        if timeout == 0.0 or flags & _DONTWAIT:
             raise
     deadline = deadline_after(timeout)
     while True:
@@ -126,21 +137,52 @@ def _is_numeric_host(host: str) -> bool:
         return False
 
 
+#: The port range the stdlib's address parser accepts before it resolves the
+#: host (a C int); the 0-65535 check comes after the lookup.
+_C_INT_MIN, _C_INT_MAX = -(2**31), 2**31 - 1
+
+
+def _host_parses(host: str) -> bool:
+    """Whether the stdlib's address parser accepts ``host`` as a name to look up."""
+    if "\0" in host:
+        return False  # TypeError: host name must not contain null character
+    if host.isascii():
+        return True
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False  # TypeError: encoding of hostname failed
+    return True
+
+
+def needs_lookup(family: int, address: Any) -> bool:
+    """Whether ``address`` names a host the stdlib call would look up itself.
+
+    Only an address the stdlib's parser accepts up to the lookup qualifies
+    (right length, a parsable host, integer fields, a port within a C int);
+    anything else goes to the stdlib call untouched and fails there exactly
+    as it would without asock.
+    """
+    if family not in (_stdlib.AF_INET, _stdlib.AF_INET6) or type(address) is not tuple:
+        return False
+    arity_ok = len(address) == 2 if family == _stdlib.AF_INET else 2 <= len(address) <= 4
+    return (
+        arity_ok
+        and type(address[0]) is str
+        and all(isinstance(field, int) for field in address[1:])
+        and _C_INT_MIN <= address[1] <= _C_INT_MAX
+        and _host_parses(address[0])
+        and not _is_numeric_host(address[0])
+    )
+
+
 async def _address(s: SocketBase, address: Any) -> Any:
     """Resolve a host name inside an IP address without blocking the loop.
 
-    Anything that is not a ``(name, port, ...)`` tuple for an IP socket is
-    passed on untouched, so the stdlib call raises its own error for it.
+    Anything :func:`needs_lookup` turns down is passed on untouched, so the
+    stdlib call raises its own error for it.
     """
-    if (
-        s._resolves_names
-        and type(address) is tuple
-        and len(address) >= 2
-        and type(address[0]) is str
-        and type(address[1]) is int
-        and s._sock.family in (_stdlib.AF_INET, _stdlib.AF_INET6)
-        and not _is_numeric_host(address[0])
-    ):
+    if s._resolves_names and needs_lookup(s._sock.family, address):
         return await s._resolve_address(address)
     return address
 
@@ -148,9 +190,14 @@ async def _address(s: SocketBase, address: Any) -> Any:
 # -- the operations ---------------------------------------------------------
 
 
+async def accept_descriptor(s: SocketBase) -> tuple[int, Any]:
+    """Accept a connection; return its bare descriptor and the peer's address."""
+    return await _call(s, READ, s._sock._accept)  # type: ignore[attr-defined,no-any-return]
+
+
 async def accept(s: SocketBase) -> tuple[Any, Any]:
     """Accept a connection; the new socket is of the same class as ``s``."""
-    fd, address = await _call(s, READ, s._sock._accept)  # type: ignore[attr-defined]
+    fd, address = await accept_descriptor(s)
     # No await between the accept and the wrapping: a cancellation can't leak fd.
     sock = s._sock
     return type(s)._from_fd(fd, sock.family, sock.type, sock.proto), address
@@ -198,55 +245,61 @@ async def connect_ex(s: SocketBase, address: Any) -> int:
     return 0
 
 
+def _flag_arg(args: tuple[Any, ...], index: int) -> int:
+    """The flags among positional ``args`` (0 when not given)."""
+    return args[index] if len(args) > index else 0  # type: ignore[no-any-return]
+
+
 async def recv(s: SocketBase, bufsize: int, flags: int = 0) -> bytes:
     """Receive up to ``bufsize`` bytes."""
-    return await _call(s, READ, s._sock.recv, bufsize, flags)
+    return await _call(s, READ, s._sock.recv, bufsize, flags, flags=flags)
 
 
 async def recv_into(s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
     """Receive into ``buffer``; return the number of bytes received."""
-    return await _call(s, READ, s._sock.recv_into, buffer, nbytes, flags)
+    return await _call(s, READ, s._sock.recv_into, buffer, nbytes, flags, flags=flags)
 
 
 async def recvfrom(s: SocketBase, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
     """Receive up to ``bufsize`` bytes and the sender's address."""
-    return await _call(s, READ, s._sock.recvfrom, bufsize, flags)
+    return await _call(s, READ, s._sock.recvfrom, bufsize, flags, flags=flags)
 
 
 async def recvfrom_into(
     s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int = 0
 ) -> tuple[int, Any]:
     """Receive into ``buffer``; return the byte count and the sender's address."""
-    return await _call(s, READ, s._sock.recvfrom_into, buffer, nbytes, flags)
+    return await _call(s, READ, s._sock.recvfrom_into, buffer, nbytes, flags, flags=flags)
 
 
 async def recvmsg(s: SocketBase, *args: Any) -> tuple[bytes, list[Any], int, Any]:
     """``recvmsg(bufsize[, ancbufsize[, flags]])`` as in the stdlib."""
-    return await _call(s, READ, s._sock.recvmsg, *args)
+    return await _call(s, READ, s._sock.recvmsg, *args, flags=_flag_arg(args, 2))
 
 
 async def recvmsg_into(s: SocketBase, *args: Any) -> tuple[int, list[Any], int, Any]:
     """``recvmsg_into(buffers[, ancbufsize[, flags]])`` as in the stdlib."""
-    return await _call(s, READ, s._sock.recvmsg_into, *args)
+    return await _call(s, READ, s._sock.recvmsg_into, *args, flags=_flag_arg(args, 2))
 
 
 async def send(s: SocketBase, data: Buffer, flags: int = 0) -> int:
     """Send what fits of ``data``; waits until at least one byte fits."""
-    return await _call(s, WRITE, s._sock.send, data, flags)
+    return await _call(s, WRITE, s._sock.send, data, flags, flags=flags)
 
 
 async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
     """``sendto(data, address)`` or ``sendto(data, flags, address)``."""
     if args:
         args = (*args[:-1], await _address(s, args[-1]))
-    return await _call(s, WRITE, s._sock.sendto, data, *args)
+    flags = args[0] if len(args) == 2 else 0
+    return await _call(s, WRITE, s._sock.sendto, data, *args, flags=flags)
 
 
 async def sendmsg(s: SocketBase, buffers: Iterable[Buffer], *args: Any) -> int:
     """``sendmsg(buffers[, ancdata[, flags[, address]]])`` as in the stdlib."""
     if len(args) >= 3 and args[2] is not None:
         args = (*args[:2], await _address(s, args[2]), *args[3:])
-    return await _call(s, WRITE, s._sock.sendmsg, buffers, *args)
+    return await _call(s, WRITE, s._sock.sendmsg, buffers, *args, flags=_flag_arg(args, 1))
 
 
 async def sendmsg_afalg(s: SocketBase, *args: Any, **kwargs: Any) -> int:
@@ -285,7 +338,7 @@ async def sendall(s: SocketBase, data: Buffer, flags: int = 0) -> None:
                         return
                     continue
                 except BlockingIOError:
-                    if timeout == 0.0:
+                    if timeout == 0.0 or flags & _DONTWAIT:
                         raise
                 await wait_until(s, WRITE, deadline)
         except BaseException as exc:
@@ -298,27 +351,70 @@ async def sendfile(
 ) -> int:
     """Send ``file`` from ``offset`` (``count`` bytes or to its end); return bytes sent.
 
-    Uses ``os.sendfile`` when the file has a descriptor, else reads and sends.
-    The file position ends after the last byte sent. Whatever exception ends
-    the call carries ``bytes_sent``. Raises ValueError for a non-stream socket,
-    a text file, a bad offset or count, or a socket in non-blocking mode.
+    Uses ``os.sendfile`` when it can (see :func:`sendfile_kernel`), else reads
+    and sends. One deadline covers the whole call; the file position ends
+    after the last byte sent; whatever exception ends the call carries
+    ``bytes_sent``. Raises ValueError for a non-stream socket, a text file, a
+    bad offset or count, or a socket in non-blocking mode.
     """
+    deadline = _sendfile_deadline(s, file, offset, count)
+    try:
+        return await _sendfile_with(s, _sendfile_kernel, file, offset, count, deadline)
+    except GiveUpOnSendfile:
+        return await _sendfile_with(s, _sendfile_copy, file, offset, count, deadline)
+
+
+async def sendfile_kernel(
+    s: SocketBase, file: BinaryFile, offset: int = 0, count: int | None = None
+) -> int:
+    """``sendfile`` through ``os.sendfile`` only.
+
+    Raises :data:`GiveUpOnSendfile`, before sending anything, when the file
+    has no usable descriptor or the kernel refuses the pair.
+    """
+    deadline = _sendfile_deadline(s, file, offset, count)
+    return await _sendfile_with(s, _sendfile_kernel, file, offset, count, deadline)
+
+
+async def sendfile_copy(
+    s: SocketBase, file: BinaryFile, offset: int = 0, count: int | None = None
+) -> int:
+    """``sendfile`` by reading the file and sending each block."""
+    deadline = _sendfile_deadline(s, file, offset, count)
+    return await _sendfile_with(s, _sendfile_copy, file, offset, count, deadline)
+
+
+#: The stdlib's own signal that os.sendfile can't serve a file; the caller
+#: falls back to reading and sending.
+GiveUpOnSendfile: type[Exception] = _stdlib._GiveupOnSendfile  # type: ignore[attr-defined]
+
+
+def _sendfile_deadline(
+    s: SocketBase, file: BinaryFile, offset: int, count: int | None
+) -> float | None:
     _stdlib.socket._check_sendfile_params(s, file, offset, count)  # type: ignore[attr-defined]
     if s._timeout == 0.0:
         raise ValueError("non-blocking sockets are not supported")
-    deadline = deadline_after(s._timeout)
+    return deadline_after(s._timeout)
+
+
+async def _sendfile_with(
+    s: SocketBase,
+    blocks: Callable[..., Any],
+    file: BinaryFile,
+    offset: int,
+    count: int | None,
+    deadline: float | None,
+) -> int:
     sent = 0
     try:
         if s._yields and _budget_spent():
             await s._checkpoint()
-        fileno = _regular_file_descriptor(file)
-        if fileno is not None:
-            async for n in _sendfile_kernel(s, fileno, offset, count, deadline):
-                sent += n
-        else:
-            async for n in _sendfile_copy(s, file, offset, count, deadline):
-                sent += n
+        async for n in blocks(s, file, offset, count, deadline):
+            sent += n
         return sent
+    except GiveUpOnSendfile:
+        raise  # nothing was sent: the fallback starts from the same place
     except BaseException as exc:
         _note_progress(exc, sent)
         raise
@@ -327,28 +423,33 @@ async def sendfile(
             file.seek(offset + sent)
 
 
-def _regular_file_descriptor(file: BinaryFile) -> int | None:
+async def _sendfile_kernel(
+    s: SocketBase, file: BinaryFile, offset: int, count: int | None, deadline: float | None
+) -> Any:
     try:
         fileno = file.fileno()
-        os.fstat(fileno)
-    except (AttributeError, io.UnsupportedOperation, OSError):
-        return None
-    return fileno
-
-
-async def _sendfile_kernel(
-    s: SocketBase, fileno: int, offset: int, count: int | None, deadline: float | None
-) -> Any:
-    size = os.fstat(fileno).st_size
+    except (AttributeError, io.UnsupportedOperation) as exc:
+        raise GiveUpOnSendfile(exc) from None
+    try:
+        size = os.fstat(fileno).st_size
+    except OSError as exc:
+        raise GiveUpOnSendfile(exc) from None
     end = size if count is None else min(size, offset + count)
+    progressed = False
     while offset < end:
         try:
             n = os.sendfile(s._sock.fileno(), fileno, offset, min(end - offset, _SENDFILE_MAX))
         except BlockingIOError:
             await wait_until(s, WRITE, deadline)
             continue
+        except OSError as exc:
+            if progressed:
+                raise
+            # e.g. EINVAL: this kind of file can't be sent by the kernel.
+            raise GiveUpOnSendfile(exc) from None
         if n == 0:
             return  # the file shrank under us
+        progressed = True
         offset += n
         yield n
 
