@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 _POLL_EVENTS = (select.POLLIN, select.POLLOUT)
 _create_lock = threading.Lock()
+#: The longest single poll() in seconds: its timeout is a C int of milliseconds.
+_MAX_POLL_SECONDS = (2**31 - 1) // 1000
 
 
 class _ThreadWake:
@@ -69,4 +71,10 @@ def wait(s: SocketBase, event: int, timeout: float | None) -> bool:
     poller.register(wake.read_fd, select.POLLIN)
     if timeout is None:
         return bool(poller.poll())
+    if timeout > _MAX_POLL_SECONDS:
+        # poll() takes a C int of milliseconds; a longer timeout (settimeout
+        # accepts years) waits in slices. A slice that ends reports a wake-up,
+        # so the operation retries and waits again for what is left.
+        poller.poll(_MAX_POLL_SECONDS * 1000)
+        return True
     return bool(poller.poll(math.ceil(timeout * 1000)))
