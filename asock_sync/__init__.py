@@ -9,6 +9,8 @@ operation layer that ``asock`` awaits.
 
 from __future__ import annotations
 
+import socket as _stdlib
+
 from asock._core.stdlib_names import export_into as _export_into
 
 from ._functions import (
@@ -23,6 +25,13 @@ from ._functions import (
 from ._socket import SocketType, socket
 
 _passthrough = _export_into(globals(), include_resolvers=True)
+
+# Private stdlib names that stdlib clients (http.client, smtplib, ftplib...)
+# and CPython's own socket tests reach for through the module.
+_GLOBAL_DEFAULT_TIMEOUT = _stdlib._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+_GiveupOnSendfile = _stdlib._GiveupOnSendfile  # type: ignore[attr-defined]
+_LOCALHOST = _stdlib._LOCALHOST  # type: ignore[attr-defined]
+_LOCALHOST_V6 = _stdlib._LOCALHOST_V6  # type: ignore[attr-defined]
 
 __all__ = [
     "SocketType",

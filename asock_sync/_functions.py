@@ -72,6 +72,10 @@ def create_connection(
     ``timeout`` is set on each attempt and kept on the result. If all fail,
     the first error is raised, or with ``all_errors`` an ExceptionGroup.
     """
+    # The class is looked up on the package at each call, as the stdlib looks
+    # up its module global: code that replaces ``asock_sync.socket`` sees it used.
+    import asock_sync
+
     host, port = address
     exceptions: list[OSError] = []
     for family, kind, proto, _, sockaddr in _stdlib.getaddrinfo(
@@ -79,7 +83,7 @@ def create_connection(
     ):
         sock = None
         try:
-            sock = socket(family, kind, proto)
+            sock = asock_sync.socket(family, kind, proto)
             if timeout is not _DEFAULT_TIMEOUT:
                 sock.settimeout(timeout)
             if source_address:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import socket as _stdlib
+import warnings
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -54,6 +55,27 @@ class socket(SocketBase):
 
     async def _wait(self, event: int, timeout: float | None) -> bool:
         return blocking.wait(self, event, timeout)
+
+    def __del__(self) -> None:
+        # An unset slot means __init__ failed before a descriptor existed.
+        sock: _stdlib.socket | None = getattr(self, "_sock", None)
+        if sock is not None and sock.fileno() >= 0:
+            # Like the stdlib: warn about the leak, naming this socket (not
+            # the inner one), then close it and free the wake-up descriptor.
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
+            self._real_close()
+
+    @property
+    def timeout(self) -> float | None:
+        """The timeout, as ``gettimeout()`` returns it (read-only, as in the stdlib)."""
+        return self._timeout
+
+    def _accept(self) -> tuple[int, Any]:
+        """Wait for a connection; return its bare descriptor and the peer's address.
+
+        The stdlib's low-level accept, waiting like ``accept``.
+        """
+        return run_to_completion(ops.accept_descriptor(self))
 
     def accept(self) -> tuple[socket, Any]:
         """Wait for a connection; return ``(socket, address)``.
@@ -129,6 +151,18 @@ class socket(SocketBase):
         The timeout bounds the whole call. Raises ValueError in non-blocking mode.
         """
         return run_to_completion(ops.sendfile(self, file, offset, count))
+
+    def _sendfile_use_sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """``sendfile`` through ``os.sendfile`` only, as the stdlib's private method.
+
+        Raises ``socket._GiveupOnSendfile`` before sending anything when the
+        kernel can't send this file.
+        """
+        return run_to_completion(ops.sendfile_kernel(self, file, offset, count))
+
+    def _sendfile_use_send(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """``sendfile`` by reading and sending, as the stdlib's private method."""
+        return run_to_completion(ops.sendfile_copy(self, file, offset, count))
 
     def makefile(
         self, mode: str = "r", buffering: int | None = None, *,

@@ -192,7 +192,7 @@ async def _address(s: SocketBase, address: Any) -> Any:
 
 async def accept_descriptor(s: SocketBase) -> tuple[int, Any]:
     """Accept a connection; return its bare descriptor and the peer's address."""
-    return await _call(s, READ, s._sock._accept)  # type: ignore[attr-defined,no-any-return]
+    return await _call(s, READ, s._sock._accept)  # type: ignore[attr-defined]
 
 
 async def accept(s: SocketBase) -> tuple[Any, Any]:
@@ -247,7 +247,7 @@ async def connect_ex(s: SocketBase, address: Any) -> int:
 
 def _flag_arg(args: tuple[Any, ...], index: int) -> int:
     """The flags among positional ``args`` (0 when not given)."""
-    return args[index] if len(args) > index else 0  # type: ignore[no-any-return]
+    return args[index] if len(args) > index else 0
 
 
 async def recv(s: SocketBase, bufsize: int, flags: int = 0) -> bytes:

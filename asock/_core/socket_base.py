@@ -75,8 +75,9 @@ class SocketBase:
     ) -> None:
         # The stdlib constructor validates the arguments and auto-detects
         # family/type/proto from ``fileno``; asock inherits its exact errors.
+        # Its timeout is the default one, or 0.0 for a SOCK_NONBLOCK type.
         sock = _stdlib.socket(family, type, proto, fileno)
-        self._adopt(sock, _stdlib.getdefaulttimeout())
+        self._adopt(sock, sock.gettimeout())
 
     def _adopt(self, sock: _stdlib.socket, timeout: float | None) -> None:
         try:
