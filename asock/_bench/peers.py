@@ -1,0 +1,156 @@
+"""The bench's helper processes, run as ``python -m asock._bench.peers COMMAND``.
+
+``echo-client PORT CONNECTIONS WARMUP SECONDS``
+    The load for the echo workload, identical for every server: CONNECTIONS
+    connections each keep one 100-byte request in flight; prints the requests
+    per second completed over SECONDS after WARMUP seconds.
+``bulk-source``
+    Prints its port, then for each connection reads an 8-byte size and sends
+    that many bytes with blocking ``sendall``; exits when stdin closes.
+``memory-server IMPL CONNECTIONS``
+    Runs IMPL's echo server, prints its port, prints ``ready`` once
+    CONNECTIONS connections were accepted, and exits when stdin closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import resource
+import socket as _stdlib
+import sys
+import threading
+from time import perf_counter
+from typing import Any
+
+REQUEST = b"r" * 100
+_SOURCE_BLOCK = b"b" * (1 << 20)
+
+
+def raise_fd_limit(needed: int) -> None:
+    """Raise RLIMIT_NOFILE to at least ``needed`` (up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+class _Requester(asyncio.Protocol):
+    def __init__(self, counter: list[int]) -> None:
+        self.counter = counter
+        self.pending = 0
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.pending = len(REQUEST)
+        transport.write(REQUEST)
+
+    def data_received(self, data: bytes) -> None:
+        self.pending -= len(data)
+        if self.pending <= 0:
+            self.counter[0] += 1
+            self.pending = len(REQUEST)
+            self.transport.write(REQUEST)
+
+
+async def _echo_load(port: int, connections: int, warmup: float, seconds: float) -> float:
+    loop = asyncio.get_running_loop()
+    counter = [0]
+    transports = []
+    for _ in range(connections):
+        transport, _ = await loop.create_connection(
+            lambda: _Requester(counter), "127.0.0.1", port
+        )
+        transports.append(transport)
+    await asyncio.sleep(warmup)
+    before, start = counter[0], perf_counter()
+    await asyncio.sleep(seconds)
+    rate = (counter[0] - before) / (perf_counter() - start)
+    for transport in transports:
+        transport.abort()
+    return rate
+
+
+def echo_client(port: int, connections: int, warmup: float, seconds: float) -> None:
+    """Load the echo server on ``port``; print requests per second as JSON."""
+    try:
+        import uvloop
+
+        factory: Any = uvloop.new_event_loop
+    except ImportError:
+        factory = asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        rate = runner.run(_echo_load(port, connections, warmup, seconds))
+    print(json.dumps({"requests_per_s": rate}), flush=True)
+
+
+def _send_bulk(conn: _stdlib.socket) -> None:
+    with conn:
+        header = b""
+        while len(header) < 8:
+            chunk = conn.recv(8 - len(header))
+            if not chunk:
+                return
+            header += chunk
+        left = int.from_bytes(header, "big")
+        block = memoryview(_SOURCE_BLOCK)
+        try:
+            while left > 0:
+                piece = block[: min(left, len(block))]
+                conn.sendall(piece)
+                left -= len(piece)
+        except OSError:
+            pass
+
+
+def bulk_source() -> None:
+    """Serve bulk transfers one at a time until stdin closes."""
+    listener = _stdlib.create_server(("127.0.0.1", 0))
+    print(listener.getsockname()[1], flush=True)
+
+    def serve() -> None:
+        while True:
+            conn, _ = listener.accept()
+            _send_bulk(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    sys.stdin.read()
+
+
+def memory_server(impl_name: str, connections: int) -> None:
+    """Run ``impl_name``'s echo server and report when it holds ``connections``."""
+    from .impls import implementations
+
+    raise_fd_limit(connections + 256)
+    impl = {i.name: i for i in implementations()}[impl_name]
+    listener = _stdlib.create_server(("127.0.0.1", 0), backlog=4096)
+    print(listener.getsockname()[1], flush=True)
+    accepted = 0
+
+    def on_connection() -> None:
+        nonlocal accepted
+        accepted += 1
+        if accepted == connections:
+            gc.collect()
+            print("ready", flush=True)
+
+    impl.serve(listener, sys.stdin.read, on_connection)
+
+
+def main(argv: list[str]) -> None:
+    """Run the helper named by ``argv[0]``."""
+    command, args = argv[0], argv[1:]
+    if command == "echo-client":
+        echo_client(int(args[0]), int(args[1]), float(args[2]), float(args[3]))
+    elif command == "bulk-source":
+        bulk_source()
+    elif command == "memory-server":
+        memory_server(args[0], int(args[1]))
+    else:
+        raise SystemExit(f"unknown helper {command!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
