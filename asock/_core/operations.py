@@ -26,6 +26,7 @@ whole call, and expiry raises ``TimeoutError('timed out')``.
 from __future__ import annotations
 
 import array
+import errno
 import io
 import os
 import socket as _stdlib
@@ -236,12 +237,15 @@ async def connect_ex(s: SocketBase, address: Any) -> int:
     """Like connect, but return the errno instead of raising OSError for it."""
     try:
         await _connect(s, address)
-    except (TimeoutError, _stdlib.gaierror, _stdlib.herror):
+    except (_stdlib.gaierror, _stdlib.herror):
         raise
     except OSError as exc:
-        if exc.errno is None:
-            raise
-        return exc.errno
+        if exc.errno is not None:
+            return exc.errno  # ETIMEDOUT from the kernel included
+        if isinstance(exc, TimeoutError):
+            # The socket's own timeout expired: the stdlib reports EWOULDBLOCK.
+            return errno.EWOULDBLOCK
+        raise
     return 0
 
 
