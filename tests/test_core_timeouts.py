@@ -472,4 +472,3 @@ async def test_closing_socket_during_sendall_reports_progress(no_fd_leak: None) 
         sent = errors[0].bytes_sent  # type: ignore[attr-defined]
         assert 0 < sent < len(data)
         assert received == data[:sent]
-

@@ -100,9 +100,10 @@ async def test_cancelled_recv_into_loses_no_bytes(deliver_first: bool, no_fd_lea
 
 @pytest.mark.parametrize("deliver_first", [False, True], ids=["cancel-then-send", "send+cancel"])
 async def test_cancelled_recvfrom_loses_no_datagram(deliver_first: bool, no_fd_leak: None) -> None:
-    with asock.socket(asock.AF_INET, asock.SOCK_DGRAM) as server, stdlib_socket.socket(
-        stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM
-    ) as client:
+    with (
+        asock.socket(asock.AF_INET, asock.SOCK_DGRAM) as server,
+        stdlib_socket.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM) as client,
+    ):
         await server.bind(("127.0.0.1", 0))
         client.bind(("127.0.0.1", 0))
         target = server.getsockname()
@@ -248,9 +249,10 @@ async def test_a_busy_reader_does_not_starve_other_tasks() -> None:
 
 async def test_a_busy_sender_does_not_starve_other_tasks() -> None:
     # UDP sends to a socket that drops what it cannot hold never block.
-    with asock.socket(asock.AF_INET, asock.SOCK_DGRAM) as sender, stdlib_socket.socket(
-        stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM
-    ) as sink:
+    with (
+        asock.socket(asock.AF_INET, asock.SOCK_DGRAM) as sender,
+        stdlib_socket.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM) as sink,
+    ):
         sink.bind(("127.0.0.1", 0))
         target = sink.getsockname()
         ticks = 0
