@@ -1,0 +1,151 @@
+"""Run every script in examples/ as its own process and check what it prints.
+
+Each async example runs on asyncio, uvloop and trio (the backend is its first
+argument); each ``_sync`` example runs once. A script that hangs fails the
+test at the timeout instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+BACKENDS = ["asyncio", "uvloop", "trio"]
+TIMEOUT = 60
+
+
+def _has_ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def _echo_any_family_output() -> list[str]:
+    lines = [r"^AF_INET 127\.0\.0\.1 port \d+: received b'Hello, world'$"]
+    if _has_ipv6_loopback():
+        lines.append(r"^AF_INET6 ::1 port \d+: received b'Hello, world'$")
+    else:
+        lines.append(r"^::1: could not open socket$")
+    return lines
+
+
+ROOT_REASON = "opening an AF_PACKET socket needs root (CAP_NET_RAW)"
+
+#: Example name -> regular expressions that must each match a line of its output.
+EXPECTED: dict[str, list[str]] = {
+    "echo_tcp_ipv4": [r"^Connected by 127\.0\.0\.1$", r"^Received b'Hello, world'$"],
+    "echo_tcp_any_family": _echo_any_family_output(),
+    "restart_server_reuseaddr": [
+        r"^first server on port (\d+) served a client and stopped$",
+        r"^restart without SO_REUSEADDR: Address already in use$",
+        r"^restart with SO_REUSEADDR: bound port \d+ and served a client$",
+    ],
+    "scatter_receive_recvmsg_into": [
+        r"^sent 22 bytes$",
+        r"^recvmsg_into: \(22, \[\], 0, None\)$",
+        re.escape(
+            "buffers: [bytearray(b'Mary'), bytearray(b'01 had a 9'), bytearray(b'little lamb---')]"
+        ),
+    ],
+    "pass_descriptor_send_fds": [
+        r"^sender: sent descriptor \d+$",
+        r"^receiver: got b'here is a pipe' and descriptor \[\d+\]$",
+        r"^sender: read b'written through the passed descriptor'$",
+    ],
+    "capture_loopback_packets": [
+        r"^captured on lo \(incoming\): IPv4 UDP 127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:\1, "
+        r"\d+ bytes: b'asock capture \d+'$",
+        r"^the UDP socket received b'asock capture \d+' as well$",
+    ],
+    "udp_server_worker_pool": [
+        r"^200 requests from 8 clients answered correctly$",
+        r"^4 workers stopped; requests served per worker: \[.*\]$",
+    ],
+    "chat_server": [
+        r"^20 clients joined the chat$",
+        r"^every client heard the 19 others; what user00 heard first:$",
+        r"^   user\d\d: hello from user\d\d$",
+    ],
+    "anyio_line_server_on_asock": [
+        r"^listening on 127\.0\.0\.1:\d+: <asock\.socket fd=\d+",
+        *(
+            rf"^{name}: sent '{word}', got '{word.upper()}'$"
+            for name in ("ada", "bob", "cy")
+            for word in ("hello", "from", name)
+        ),
+    ],
+}
+
+#: Examples that have a blocking ``<name>_sync.py`` twin with the same output.
+SYNC_TWINS = {
+    "echo_tcp_ipv4",
+    "echo_tcp_any_family",
+    "restart_server_reuseaddr",
+    "scatter_receive_recvmsg_into",
+    "pass_descriptor_send_fds",
+    "capture_loopback_packets",
+}
+
+NEEDS_ROOT = {"capture_loopback_packets"}
+
+
+def _cases() -> list[object]:
+    cases: list[object] = []
+    for name in EXPECTED:
+        marks = []
+        if name in NEEDS_ROOT:
+            marks.append(pytest.mark.skipif(os.geteuid() != 0, reason=ROOT_REASON))
+        for backend in BACKENDS:
+            backend_marks = list(marks)
+            if backend == "uvloop" and sys.platform == "win32":
+                backend_marks.append(pytest.mark.skip(reason="uvloop has no Windows build"))
+            cases.append(pytest.param(f"{name}.py", [backend], name, marks=backend_marks,
+                                      id=f"{name}-{backend}"))
+        if name in SYNC_TWINS:
+            cases.append(pytest.param(f"{name}_sync.py", [], name, marks=marks, id=f"{name}_sync"))
+    return cases
+
+
+def run_example(script: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    # Import asock from this checkout even where it is not installed.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize(("script", "args", "name"), _cases())
+def test_example_runs_and_prints_what_it_should(script: str, args: list[str], name: str) -> None:
+    result = run_example(script, args)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    for pattern in EXPECTED[name]:
+        assert any(re.search(pattern, line) for line in lines), (pattern, result.stdout)
+
+
+def test_every_example_is_tested() -> None:
+    scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")}
+    tested = set(EXPECTED) | {f"{name}_sync" for name in SYNC_TWINS}
+    assert scripts == tested
+
+
+def test_unknown_backend_is_refused() -> None:
+    result = run_example("echo_tcp_ipv4.py", ["curio"])
+    assert result.returncode != 0
+    assert "usage:" in result.stderr
