@@ -26,12 +26,18 @@ from ._socket import SocketType, socket
 
 _passthrough = _export_into(globals(), include_resolvers=True)
 
+if hasattr(_stdlib, "fromshare"):  # pragma: no cover - Windows only
+    # After the pass-through copy, which holds the stdlib's own fromshare.
+    from ._functions import fromshare  # noqa: F401
+
 # Private stdlib names that stdlib clients (http.client, smtplib, ftplib...)
 # and CPython's own socket tests reach for through the module.
 _GLOBAL_DEFAULT_TIMEOUT = _stdlib._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 _GiveupOnSendfile = _stdlib._GiveupOnSendfile  # type: ignore[attr-defined]
 _LOCALHOST = _stdlib._LOCALHOST  # type: ignore[attr-defined]
 _LOCALHOST_V6 = _stdlib._LOCALHOST_V6  # type: ignore[attr-defined]
+#: The raw stream ``makefile`` builds on; it drives any object with the socket API.
+SocketIO = _stdlib.SocketIO
 
 __all__ = [
     "SocketType",

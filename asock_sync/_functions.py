@@ -22,9 +22,12 @@ def _adopt(sock: _stdlib.socket) -> socket:
 
 
 def socketpair(
-    family: int = _stdlib.AF_UNIX, type: int = _stdlib.SOCK_STREAM, proto: int = 0
+    family: int | None = None, type: int = _stdlib.SOCK_STREAM, proto: int = 0
 ) -> tuple[socket, socket]:
-    """Return a pair of connected sockets, as ``socket.socketpair``."""
+    """Return a pair of connected sockets, as ``socket.socketpair``.
+
+    ``family`` None means AF_UNIX where there is one. Never waits. Raises OSError.
+    """
     a, b = _stdlib.socketpair(family, type, proto)
     return _adopt(a), _adopt(b)
 

@@ -199,6 +199,12 @@ class socket(SocketBase):
         text.mode = mode  # type: ignore[misc]
         return text
 
+    if hasattr(_stdlib.socket, "share"):  # pragma: no cover - Windows only
+
+        def share(self, process_id: int) -> bytes:
+            """Return bytes that ``fromshare`` turns into this socket in ``process_id``."""
+            return self._sock.share(process_id)  # type: ignore[attr-defined,no-any-return,unused-ignore]
+
     def to_async(self) -> asock.socket:
         """Hand this socket to async code as an ``asock.socket``.
 
