@@ -204,25 +204,20 @@ class SocketBase:
         """Return the connected peer's address. Never waits. Raises OSError."""
         return self._sock.getpeername()
 
-    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> int | bytes:
-        """Return a socket option, as the stdlib does. Never waits."""
-        if buflen is None:
-            return self._sock.getsockopt(level, optname)
-        return self._sock.getsockopt(level, optname, buflen)
+    # The optional arguments are passed on only when given, never as a default
+    # value, so an explicit None fails with the stdlib's TypeError.
 
-    def setsockopt(self, level: int, optname: int, value: Any, optlen: int | None = None) -> None:
-        """Set a socket option (all three stdlib forms). Never waits."""
-        if optlen is None:
-            self._sock.setsockopt(level, optname, value)
-        else:
-            self._sock.setsockopt(level, optname, value, optlen)
+    def getsockopt(self, level: int, optname: int, *buflen: int) -> int | bytes:
+        """``getsockopt(level, optname[, buflen])``, as the stdlib. Never waits."""
+        return self._sock.getsockopt(level, optname, *buflen)
 
-    def listen(self, backlog: int | None = None) -> None:
-        """Enable accepting connections. Never waits. Raises OSError."""
-        if backlog is None:
-            self._sock.listen()
-        else:
-            self._sock.listen(backlog)
+    def setsockopt(self, level: int, optname: int, value: Any, *optlen: int) -> None:
+        """``setsockopt(level, optname, value[, optlen])`` (all stdlib forms). Never waits."""
+        self._sock.setsockopt(level, optname, value, *optlen)
+
+    def listen(self, *backlog: int) -> None:
+        """``listen([backlog])``: enable accepting connections. Never waits. Raises OSError."""
+        self._sock.listen(*backlog)
 
     def shutdown(self, how: int) -> None:
         """Shut down one or both halves of the connection. Never waits."""
@@ -267,8 +262,18 @@ class SocketBase:
         return self._timeout != 0.0
 
     def setblocking(self, flag: bool) -> None:
-        """``setblocking(True)`` is ``settimeout(None)``; False is ``settimeout(0.0)``."""
-        self.settimeout(None if flag else 0.0)
+        """``setblocking(True)`` is ``settimeout(None)``; False is ``settimeout(0.0)``.
+
+        ``flag`` must be an integer (a bool), as for the stdlib: anything else
+        raises its TypeError (OverflowError if too big). Never waits.
+        """
+        sock = self._sock
+        # The stdlib parses the flag; asock keeps the mode and puts the OS
+        # socket straight back into non-blocking mode.
+        sock.setblocking(flag)
+        blocking = sock.getblocking()
+        sock.setblocking(False)
+        self._timeout = None if blocking else 0.0
 
     # -- closing -----------------------------------------------------------
 
