@@ -397,9 +397,14 @@ def _sendfile_deadline(
     s: SocketBase, file: BinaryFile, offset: int, count: int | None
 ) -> float | None:
     _stdlib.socket._check_sendfile_params(s, file, offset, count)  # type: ignore[attr-defined]
+    return deadline_after(s._timeout)
+
+
+def _refuse_non_blocking(s: SocketBase) -> None:
+    # Checked where the stdlib checks it: after an empty regular file was
+    # already answered with 0, before anything is sent.
     if s._timeout == 0.0:
         raise ValueError("non-blocking sockets are not supported")
-    return deadline_after(s._timeout)
 
 
 async def _sendfile_with(
@@ -438,6 +443,9 @@ async def _sendfile_kernel(
         size = os.fstat(fileno).st_size
     except OSError as exc:
         raise GiveUpOnSendfile(exc) from None
+    if not size:
+        return
+    _refuse_non_blocking(s)
     end = size if count is None else min(size, offset + count)
     progressed = False
     while offset < end:
@@ -461,6 +469,7 @@ async def _sendfile_kernel(
 async def _sendfile_copy(
     s: SocketBase, file: BinaryFile, offset: int, count: int | None, deadline: float | None
 ) -> Any:
+    _refuse_non_blocking(s)
     if offset:
         file.seek(offset)
     left = count
