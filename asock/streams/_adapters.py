@@ -1,0 +1,430 @@
+"""anyio's socket stream, listener and UDP classes, implemented on asock sockets.
+
+Each adapter owns one :class:`asock.socket` and calls its awaitable methods
+(the operation layer does every wait). What the adapters add is anyio's
+contract on top: every call is a checkpoint, two tasks using the same
+direction at once get ``BusyResourceError``, a stream closed here gives
+``ClosedResourceError`` and an ``OSError`` from the kernel becomes
+``BrokenResourceError`` chained to it.
+"""
+
+from __future__ import annotations
+
+import socket as _stdlib
+from collections.abc import Collection
+from io import IOBase
+from typing import Any, NoReturn, Self
+
+from anyio import (
+    BrokenResourceError,
+    ClosedResourceError,
+    EndOfStream,
+    ResourceGuard,
+    abc,
+)
+from anyio.lowlevel import checkpoint
+
+from .._functions import from_stdlib_socket, recv_fds, send_fds
+from .._socket import socket
+
+#: anyio's receive sizes: a stream reads up to 64 KiB by default and a
+#: datagram socket reads whole datagrams of up to 64 KiB.
+_MAX_READ = 65536
+
+#: Anything the ``from_socket`` constructors adopt.
+SocketLike = socket | _stdlib.socket | int
+
+
+def ip_sockaddr(sockaddr: Any) -> Any:
+    """Shorten an IPv6 socket address to anyio's ``(host, port)`` form.
+
+    A non-zero scope id is kept as ``host%scope``; other addresses pass as they are.
+    """
+    if isinstance(sockaddr, tuple) and len(sockaddr) == 4:
+        host, port, _flowinfo, scope_id = sockaddr
+        if scope_id:
+            return f"{host.partition('%')[0]}%{scope_id}", port
+        return host, port
+    return sockaddr
+
+
+def adopt(
+    sock_or_fd: Any,
+    kind: int,
+    family: int = _stdlib.AF_UNSPEC,
+    *,
+    require_connected: bool = False,
+    require_bound: bool = False,
+) -> socket:
+    """Check an existing socket for an adapter and return it as an asock socket.
+
+    Accepts an ``asock.socket``, a stdlib ``socket.socket`` (adopted: it is
+    left detached) or a descriptor (wrapped as is, not duplicated). Raises
+    TypeError for anything else and ValueError, leaving the argument
+    untouched, when the socket has the wrong type or family or is not
+    connected/bound as required. Never waits.
+    """
+    if isinstance(sock_or_fd, socket):
+        probe: Any = sock_or_fd
+    elif isinstance(sock_or_fd, _stdlib.socket):
+        probe = sock_or_fd
+    elif isinstance(sock_or_fd, int):
+        try:
+            probe = _stdlib.socket(fileno=sock_or_fd)
+        except OSError as exc:
+            raise ValueError(f"descriptor {sock_or_fd} is not a usable socket: {exc}") from exc
+    else:
+        raise TypeError(
+            f"expected an asock socket, a socket.socket or a descriptor, "
+            f"not {type(sock_or_fd).__name__}"
+        )
+    try:
+        _check(probe, kind, family, require_connected, require_bound)
+    except BaseException:
+        if isinstance(sock_or_fd, int):
+            probe.detach()  # the caller still owns the descriptor
+        raise
+    if isinstance(probe, socket):
+        return probe
+    return from_stdlib_socket(probe)
+
+
+def _check(
+    sock: Any, kind: int, family: int, require_connected: bool, require_bound: bool
+) -> None:
+    if sock.type != kind:
+        raise ValueError(f"expected a {_stdlib.SocketKind(kind).name} socket, got {sock.type.name}")
+    if family != _stdlib.AF_UNSPEC and sock.family != family:
+        raise ValueError(f"expected an {_stdlib.AddressFamily(family).name} socket, "
+                         f"got {sock.family.name}")
+    if require_connected:
+        try:
+            sock.getpeername()
+        except OSError as exc:
+            raise ValueError("the socket must be connected") from exc
+    if require_bound:
+        try:
+            name = sock.getsockname()
+        except OSError:
+            name = None
+        ip = sock.family in (_stdlib.AF_INET, _stdlib.AF_INET6)
+        if not (name[1] if ip and name else name):
+            raise ValueError("the socket must be bound to a local address")
+
+
+class _Adapter:
+    """The asock socket, close state and error translation all adapters share."""
+
+    def __init__(self, sock: socket) -> None:
+        # anyio's objects have no timeouts (cancel scopes bound every wait),
+        # so a timeout left on an adopted socket must not turn into an error.
+        sock.settimeout(None)
+        self._socket = sock
+        self._closed = False
+
+    @property
+    def _raw_socket(self) -> _stdlib.socket:
+        # The stdlib socket under the asock one: anyio's ``raw_socket``
+        # attribute, which its typed-attribute mixin also reads addresses from.
+        return self._socket._sock
+
+    @property
+    def asock_socket(self) -> socket:
+        """The :class:`asock.socket` this object owns. Never waits."""
+        return self._socket
+
+    async def _begin(self) -> None:
+        # Raised before the checkpoint so that using a closed object fails
+        # the same way whether or not a cancellation is pending.
+        if self._closed:
+            raise ClosedResourceError
+        await checkpoint()
+
+    def _fail(self, exc: OSError) -> NoReturn:
+        if self._closed:
+            raise ClosedResourceError from None
+        raise BrokenResourceError from exc
+
+    async def aclose(self) -> None:
+        """Close the socket; tasks blocked on it raise ClosedResourceError.
+
+        Closing twice is harmless. The socket is closed at once; the call
+        then yields (a checkpoint).
+        """
+        self._closed = True
+        self._socket.close()
+        await checkpoint()
+
+
+class SocketStream(_Adapter, abc.SocketStream):
+    """A connected stream socket (TCP) as an ``anyio.abc.SocketStream``.
+
+    Raises ``BusyResourceError`` when a second task receives (or sends) while
+    one already does, ``ClosedResourceError`` once :meth:`aclose` was called,
+    and ``BrokenResourceError`` (chained to the ``OSError``) when the
+    connection fails.
+    """
+
+    def __init__(self, sock: socket) -> None:
+        super().__init__(sock)
+        self._receive_guard = ResourceGuard("reading from")
+        self._send_guard = ResourceGuard("writing to")
+
+    @classmethod
+    async def from_socket(cls, sock_or_fd: SocketLike) -> Self:
+        """Wrap a connected stream socket (asock, stdlib or descriptor); takes ownership.
+
+        Raises ValueError if it is not a connected SOCK_STREAM socket. Never waits.
+        """
+        return cls(adopt(sock_or_fd, _stdlib.SOCK_STREAM, require_connected=True))
+
+    async def receive(self, max_bytes: int = _MAX_READ) -> bytes:
+        """Wait for data and return up to ``max_bytes`` of it.
+
+        Raises ``EndOfStream`` once the peer has finished sending and
+        ValueError if ``max_bytes`` is less than 1.
+        """
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be a positive integer")
+        with self._receive_guard:
+            await self._begin()
+            try:
+                data = await self._socket.recv(max_bytes)
+            except OSError as exc:
+                self._fail(exc)
+        if not data:
+            raise EndOfStream
+        return data
+
+    async def send(self, item: bytes) -> None:
+        """Send all of ``item``, waiting while the kernel's buffer is full."""
+        with self._send_guard:
+            await self._begin()
+            try:
+                await self._socket.sendall(item)
+            except OSError as exc:
+                self._fail(exc)
+
+    async def send_eof(self) -> None:
+        """Shut down the sending half; the peer's receive sees ``EndOfStream``.
+
+        Idempotent. Never waits.
+        """
+        if self._closed:
+            raise ClosedResourceError
+        try:
+            self._socket.shutdown(_stdlib.SHUT_WR)
+        except OSError as exc:
+            self._fail(exc)
+
+
+def _descriptor(fd: Any) -> int:
+    if isinstance(fd, int):
+        return fd
+    if isinstance(fd, IOBase) or hasattr(fd, "fileno"):
+        return int(fd.fileno())
+    raise TypeError(f"expected a descriptor or an object with fileno(), not {type(fd).__name__}")
+
+
+class UNIXSocketStream(SocketStream, abc.UNIXSocketStream):
+    """A connected AF_UNIX stream socket as an ``anyio.abc.UNIXSocketStream``.
+
+    Adds descriptor passing (SCM_RIGHTS) to :class:`SocketStream`.
+    """
+
+    @classmethod
+    async def from_socket(cls, sock_or_fd: SocketLike) -> Self:
+        """Wrap a connected AF_UNIX stream socket; takes ownership.
+
+        Raises ValueError for another family or type or an unconnected socket.
+        Never waits.
+        """
+        return cls(
+            adopt(sock_or_fd, _stdlib.SOCK_STREAM, _stdlib.AF_UNIX, require_connected=True)
+        )
+
+    async def send_fds(self, message: bytes, fds: Collection[int | IOBase]) -> None:
+        """Send ``message`` with the descriptors ``fds`` (ints or objects with fileno()).
+
+        The descriptors travel with the first bytes; the rest of the message
+        follows as plain data. Raises ValueError for an empty message or no
+        descriptors. Waits like :meth:`send`.
+        """
+        if not message:
+            raise ValueError("message must not be empty")
+        if not fds:
+            raise ValueError("fds must not be empty")
+        filenos = [_descriptor(fd) for fd in fds]
+        view = memoryview(message)
+        with self._send_guard:
+            await self._begin()
+            try:
+                sent = await send_fds(self._socket, [view], filenos)
+                if sent < len(view):
+                    await self._socket.sendall(view[sent:])
+            except OSError as exc:
+                self._fail(exc)
+
+    async def receive_fds(self, msglen: int, maxfds: int) -> tuple[bytes, list[int]]:
+        """Receive up to ``msglen`` bytes and up to ``maxfds`` descriptors.
+
+        The caller owns (and must close) the returned descriptors. Raises
+        ``EndOfStream`` at the end of the stream and ValueError for a
+        negative ``msglen`` or ``maxfds`` below 1. Waits like :meth:`receive`.
+        """
+        if not isinstance(msglen, int) or msglen < 0:
+            raise ValueError("msglen must be a non-negative integer")
+        if not isinstance(maxfds, int) or maxfds < 1:
+            raise ValueError("maxfds must be a positive integer")
+        with self._receive_guard:
+            await self._begin()
+            try:
+                message, fds, _flags, _address = await recv_fds(self._socket, msglen, maxfds)
+            except OSError as exc:
+                self._fail(exc)
+        if not message and not fds:
+            raise EndOfStream
+        return message, fds
+
+
+class _Listener(_Adapter):
+    def __init__(self, sock: socket) -> None:
+        super().__init__(sock)
+        self._accept_guard = ResourceGuard("accepting connections from")
+
+    async def _accept(self) -> socket:
+        with self._accept_guard:
+            await self._begin()
+            try:
+                conn, _address = await self._socket.accept()
+            except OSError as exc:
+                self._fail(exc)
+        assert isinstance(conn, socket)
+        return conn
+
+
+class TCPListener(_Listener, abc.SocketListener):
+    """A listening TCP socket as an ``anyio.abc.SocketListener`` (``serve()`` works).
+
+    Accepted streams have TCP_NODELAY set, as anyio's do.
+    """
+
+    @classmethod
+    async def from_socket(cls, sock_or_fd: SocketLike) -> Self:
+        """Wrap a bound stream socket, listening or about to; takes ownership.
+
+        Raises ValueError for an unbound or non-stream socket. Never waits.
+        """
+        return cls(adopt(sock_or_fd, _stdlib.SOCK_STREAM, require_bound=True))
+
+    async def accept(self) -> SocketStream:
+        """Wait for a connection and return it as a :class:`SocketStream`.
+
+        Raises ``BusyResourceError`` if another task is accepting,
+        ``ClosedResourceError`` once closed, ``BrokenResourceError`` on an
+        OSError.
+        """
+        conn = await self._accept()
+        try:
+            conn.setsockopt(_stdlib.IPPROTO_TCP, _stdlib.TCP_NODELAY, 1)
+        except BaseException:
+            conn.close()
+            raise
+        return SocketStream(conn)
+
+
+class UNIXListener(_Listener, abc.SocketListener):
+    """A listening AF_UNIX socket as an ``anyio.abc.SocketListener``."""
+
+    @classmethod
+    async def from_socket(cls, sock_or_fd: SocketLike) -> Self:
+        """Wrap a bound AF_UNIX stream socket; takes ownership. Never waits.
+
+        Raises ValueError for another family or type or an unbound socket.
+        """
+        return cls(adopt(sock_or_fd, _stdlib.SOCK_STREAM, _stdlib.AF_UNIX, require_bound=True))
+
+    async def accept(self) -> UNIXSocketStream:
+        """Wait for a connection and return it as a :class:`UNIXSocketStream`.
+
+        Raises as :meth:`TCPListener.accept` does.
+        """
+        return UNIXSocketStream(await self._accept())
+
+
+class _Datagram(_Adapter):
+    def __init__(self, sock: socket) -> None:
+        super().__init__(sock)
+        self._receive_guard = ResourceGuard("reading from")
+        self._send_guard = ResourceGuard("writing to")
+
+
+class UDPSocket(_Datagram, abc.UDPSocket):
+    """An unconnected UDP socket as an ``anyio.abc.UDPSocket``.
+
+    Items are ``(data, (host, port))``. Raises like :class:`SocketStream`,
+    except that there is no end of stream.
+    """
+
+    @classmethod
+    async def from_socket(cls, sock_or_fd: SocketLike) -> Self:
+        """Wrap a bound datagram socket; takes ownership. Never waits.
+
+        Raises ValueError for an unbound or non-datagram socket.
+        """
+        return cls(adopt(sock_or_fd, _stdlib.SOCK_DGRAM, require_bound=True))
+
+    async def receive(self) -> tuple[bytes, tuple[str, int]]:
+        """Wait for a datagram; return it and its sender's ``(host, port)``."""
+        with self._receive_guard:
+            await self._begin()
+            try:
+                data, address = await self._socket.recvfrom(_MAX_READ)
+            except OSError as exc:
+                self._fail(exc)
+        return data, ip_sockaddr(address)
+
+    async def send(self, item: tuple[bytes, tuple[str, int]]) -> None:
+        """Send the datagram ``(data, (host, port))``; a host name is resolved first."""
+        data, address = item
+        with self._send_guard:
+            await self._begin()
+            try:
+                await self._socket.sendto(data, address)
+            except OSError as exc:
+                self._fail(exc)
+
+
+class ConnectedUDPSocket(_Datagram, abc.ConnectedUDPSocket):
+    """A connected UDP socket as an ``anyio.abc.ConnectedUDPSocket``; items are bytes.
+
+    An ICMP error reported for an earlier datagram (such as ECONNREFUSED)
+    surfaces as ``BrokenResourceError`` from the next call, as on anyio's
+    trio backend.
+    """
+
+    @classmethod
+    async def from_socket(cls, sock_or_fd: SocketLike) -> Self:
+        """Wrap a connected datagram socket; takes ownership. Never waits.
+
+        Raises ValueError for an unconnected or non-datagram socket.
+        """
+        return cls(adopt(sock_or_fd, _stdlib.SOCK_DGRAM, require_connected=True))
+
+    async def receive(self) -> bytes:
+        """Wait for a datagram from the connected peer and return it."""
+        with self._receive_guard:
+            await self._begin()
+            try:
+                return await self._socket.recv(_MAX_READ)
+            except OSError as exc:
+                self._fail(exc)
+
+    async def send(self, item: bytes) -> None:
+        """Send ``item`` as one datagram to the connected peer."""
+        with self._send_guard:
+            await self._begin()
+            try:
+                await self._socket.send(item)
+            except OSError as exc:
+                self._fail(exc)
