@@ -121,48 +121,67 @@ async def create_connection(
     if not infos:
         raise OSError("getaddrinfo returns an empty list")
     errors: list[OSError] = []
+    #: An error that is not an OSError (a bad ``source_address``, say) ends
+    #: every attempt and is raised as it is, as the stdlib lets it through.
+    fatal: list[Exception] = []
     winner: socket | None = None
 
-    async with anyio.create_task_group() as tg:
+    try:
+        async with anyio.create_task_group() as tg:
 
-        async def attempt(info: Any, failed: anyio.Event) -> None:
-            nonlocal winner
-            family, kind, proto, _, sockaddr = info
-            sock = None
-            try:
-                sock = socket(family, kind, proto)
-                if timeout is not _DEFAULT_TIMEOUT:
-                    sock.settimeout(timeout)
-                if source_address:
-                    await sock.bind(source_address)
-                await sock.connect(sockaddr)
-            except OSError as exc:
-                errors.append(exc)
-                if sock is not None:
+            async def attempt(info: Any, failed: anyio.Event) -> None:
+                nonlocal winner
+                family, kind, proto, _, sockaddr = info
+                sock = None
+                try:
+                    sock = socket(family, kind, proto)
+                    if timeout is not _DEFAULT_TIMEOUT:
+                        sock.settimeout(timeout)
+                    if source_address:
+                        await sock.bind(source_address)
+                    await sock.connect(sockaddr)
+                except OSError as exc:
+                    errors.append(exc)
+                    if sock is not None:
+                        sock.close()
+                    failed.set()
+                    return
+                except Exception as exc:
+                    if sock is not None:
+                        sock.close()
+                    fatal.append(exc)
+                    tg.cancel_scope.cancel()
+                    return
+                except BaseException:
+                    if sock is not None:
+                        sock.close()
+                    raise
+                if winner is None:
+                    winner = sock
+                    tg.cancel_scope.cancel()
+                else:  # pragma: no cover - two attempts finishing in one tick
                     sock.close()
-                failed.set()
-                return
-            except BaseException:
-                if sock is not None:
-                    sock.close()
-                raise
-            if winner is None:
-                winner = sock
-                tg.cancel_scope.cancel()
-            else:  # pragma: no cover - two attempts finishing in one tick
-                sock.close()
 
-        for info in infos:
-            if winner is not None:
-                break
-            failed = anyio.Event()
-            tg.start_soon(attempt, info, failed)
-            if happy_eyeballs_delay is None:
-                await failed.wait()
-            else:
-                with anyio.move_on_after(happy_eyeballs_delay):
+            for info in infos:
+                if winner is not None:
+                    break
+                failed = anyio.Event()
+                tg.start_soon(attempt, info, failed)
+                if happy_eyeballs_delay is None:
                     await failed.wait()
+                else:
+                    with anyio.move_on_after(happy_eyeballs_delay):
+                        await failed.wait()
+    except BaseException:
+        # Cancelled from outside in the tick the winner connected: don't leak it.
+        if winner is not None:
+            winner.close()
+        raise
 
+    if fatal:
+        if winner is not None:  # pragma: no cover - a winner and a failure in one tick
+            winner.close()
+        raise fatal[0]
     if winner is not None:
         return winner
     if not all_errors:
