@@ -297,3 +297,25 @@ async def test_system_resolver_runs_off_the_loop_and_is_cancellable() -> None:
         scope.cancel()
         await asock.getaddrinfo("localhost", 80)
     assert scope.cancelled_caught
+
+
+@pytest.mark.parametrize(
+    "source_address", ["127.0.0.1", ("127.0.0.1",), ("127.0.0.1", "0")], ids=repr
+)
+async def test_bad_source_address_raises_the_stdlib_error(
+    source_address: Any, no_fd_leak: None
+) -> None:
+    # Not an OSError: no further address is tried and nothing is wrapped in
+    # an ExceptionGroup, exactly as socket.create_connection lets it through.
+    asock.set_custom_hostname_resolver(TableResolver(LOCALHOST_BOTH))
+    with stdlib_socket.create_server(("127.0.0.1", 0)) as listener, anyio.fail_after(GUARD):
+        address = listener.getsockname()
+        with pytest.raises(Exception) as expected:
+            stdlib_socket.create_connection(address, source_address=source_address)
+        with pytest.raises(Exception) as got:
+            await asock.create_connection(address, source_address=source_address)
+        assert type(got.value) is type(expected.value)
+        assert str(got.value) == str(expected.value)
+        with pytest.raises(type(expected.value)):
+            await asock.create_connection(("localhost", address[1]), source_address=source_address)
+        assert pending_connections(listener) == 0
