@@ -197,7 +197,13 @@ async def accept_descriptor(s: SocketBase) -> tuple[int, Any]:
 
 
 async def accept(s: SocketBase) -> tuple[Any, Any]:
-    """Accept a connection; the new socket is of the same class as ``s``."""
+    """Wait for a connection; return ``(socket, address)``.
+
+    The new socket is of the same class as ``s`` and starts with
+    ``getdefaulttimeout()``. Waits until a connection is pending, as the
+    timeout allows: raises ``BlockingIOError`` in non-blocking mode,
+    ``TimeoutError`` when the timeout expires, OSError otherwise.
+    """
     fd, address = await accept_descriptor(s)
     # No await between the accept and the wrapping: a cancellation can't leak fd.
     sock = s._sock
@@ -205,7 +211,11 @@ async def accept(s: SocketBase) -> tuple[Any, Any]:
 
 
 async def bind(s: SocketBase, address: Any) -> None:
-    """Bind to ``address``, resolving a host name first if there is one."""
+    """Bind to ``address``, resolving a host name first if there is one.
+
+    Waits only for that lookup, which runs off the event loop. Raises
+    ``gaierror`` if the lookup fails and OSError (e.g. EADDRINUSE) from bind.
+    """
     s._sock.bind(await _address(s, address))
 
 
@@ -229,12 +239,23 @@ async def _connect(s: SocketBase, address: Any) -> None:
 
 
 async def connect(s: SocketBase, address: Any) -> None:
-    """Connect to ``address``, waiting for the handshake as the timeout allows."""
+    """Connect to ``address``, waiting for the handshake as the timeout allows.
+
+    A host name is looked up first, off the event loop. Raises
+    ``BlockingIOError`` (EINPROGRESS) in non-blocking mode, ``TimeoutError``
+    when the timeout expires, ``gaierror`` if the lookup fails and OSError
+    (e.g. ``ConnectionRefusedError``) if the connection fails.
+    """
     await _connect(s, address)
 
 
 async def connect_ex(s: SocketBase, address: Any) -> int:
-    """Like connect, but return the errno instead of raising OSError for it."""
+    """Like connect, but return the errno instead of raising OSError for it.
+
+    Returns 0 once connected, EINPROGRESS in non-blocking mode and
+    EWOULDBLOCK when the timeout expires. Waits as connect does; a failed
+    host name lookup still raises ``gaierror``.
+    """
     try:
         await _connect(s, address)
     except (_stdlib.gaierror, _stdlib.herror):
@@ -255,44 +276,74 @@ def _flag_arg(args: tuple[Any, ...], index: int) -> int:
 
 
 async def recv(s: SocketBase, bufsize: int, flags: int = 0) -> bytes:
-    """Receive up to ``bufsize`` bytes."""
+    """Receive up to ``bufsize`` bytes; ``b""`` once the peer has closed.
+
+    Waits until data or EOF arrives, as the timeout allows: raises
+    ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
+    ``TimeoutError`` when the timeout expires, OSError otherwise.
+    """
     return await _call(s, READ, s._sock.recv, bufsize, flags, flags=flags)
 
 
 async def recv_into(s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
-    """Receive into ``buffer``; return the number of bytes received."""
+    """Receive into ``buffer``; return the number of bytes received.
+
+    Waits and raises as ``recv`` does.
+    """
     return await _call(s, READ, s._sock.recv_into, buffer, nbytes, flags, flags=flags)
 
 
 async def recvfrom(s: SocketBase, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
-    """Receive up to ``bufsize`` bytes and the sender's address."""
+    """Receive up to ``bufsize`` bytes and the sender's address.
+
+    Waits and raises as ``recv`` does.
+    """
     return await _call(s, READ, s._sock.recvfrom, bufsize, flags, flags=flags)
 
 
 async def recvfrom_into(
     s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int = 0
 ) -> tuple[int, Any]:
-    """Receive into ``buffer``; return the byte count and the sender's address."""
+    """Receive into ``buffer``; return the byte count and the sender's address.
+
+    Waits and raises as ``recv`` does.
+    """
     return await _call(s, READ, s._sock.recvfrom_into, buffer, nbytes, flags, flags=flags)
 
 
 async def recvmsg(s: SocketBase, *args: Any) -> tuple[bytes, list[Any], int, Any]:
-    """``recvmsg(bufsize[, ancbufsize[, flags]])`` as in the stdlib."""
+    """``recvmsg(bufsize[, ancbufsize[, flags]])`` as in the stdlib.
+
+    Waits and raises as ``recv`` does.
+    """
     return await _call(s, READ, s._sock.recvmsg, *args, flags=_flag_arg(args, 2))
 
 
 async def recvmsg_into(s: SocketBase, *args: Any) -> tuple[int, list[Any], int, Any]:
-    """``recvmsg_into(buffers[, ancbufsize[, flags]])`` as in the stdlib."""
+    """``recvmsg_into(buffers[, ancbufsize[, flags]])`` as in the stdlib.
+
+    Waits and raises as ``recv`` does.
+    """
     return await _call(s, READ, s._sock.recvmsg_into, *args, flags=_flag_arg(args, 2))
 
 
 async def send(s: SocketBase, data: Buffer, flags: int = 0) -> int:
-    """Send what fits of ``data``; waits until at least one byte fits."""
+    """Send what fits of ``data``; return the number of bytes sent.
+
+    Waits until at least one byte fits, as the timeout allows: raises
+    ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
+    ``TimeoutError`` when the timeout expires, OSError (e.g.
+    ``BrokenPipeError``) otherwise.
+    """
     return await _call(s, WRITE, s._sock.send, data, flags, flags=flags)
 
 
 async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
-    """``sendto(data, address)`` or ``sendto(data, flags, address)``."""
+    """``sendto(data, address)`` or ``sendto(data, flags, address)``.
+
+    A host name in ``address`` is looked up first, off the event loop
+    (``gaierror`` if that fails). Then waits and raises as ``send`` does.
+    """
     if args:
         args = (*args[:-1], await _address(s, args[-1]))
     flags = args[0] if len(args) == 2 else 0
@@ -300,14 +351,21 @@ async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
 
 
 async def sendmsg(s: SocketBase, buffers: Iterable[Buffer], *args: Any) -> int:
-    """``sendmsg(buffers[, ancdata[, flags[, address]]])`` as in the stdlib."""
+    """``sendmsg(buffers[, ancdata[, flags[, address]]])`` as in the stdlib.
+
+    A host name in ``address`` is looked up first, off the event loop
+    (``gaierror`` if that fails). Then waits and raises as ``send`` does.
+    """
     if len(args) >= 3 and args[2] is not None:
         args = (*args[:2], await _address(s, args[2]), *args[3:])
     return await _call(s, WRITE, s._sock.sendmsg, buffers, *args, flags=_flag_arg(args, 1))
 
 
 async def sendmsg_afalg(s: SocketBase, *args: Any, **kwargs: Any) -> int:
-    """``sendmsg_afalg([msg], *, op[, iv[, assoclen[, flags]]])`` (Linux)."""
+    """``sendmsg_afalg([msg], *, op[, iv[, assoclen[, flags]]])`` (Linux).
+
+    Waits and raises as ``send`` does.
+    """
     return await _call(s, WRITE, s._sock.sendmsg_afalg, *args, **kwargs)
 
 
@@ -323,7 +381,11 @@ def _note_progress(exc: BaseException, sent: int) -> None:
 async def sendall(s: SocketBase, data: Buffer, flags: int = 0) -> None:
     """Send all of ``data``, waiting as often as needed within one deadline.
 
-    Whatever exception ends the call carries ``bytes_sent``.
+    Returns None once the kernel has taken every byte. Raises
+    ``BlockingIOError`` in non-blocking mode (or with MSG_DONTWAIT) when the
+    data does not fit, ``TimeoutError`` when the deadline passes and OSError
+    if the connection fails. Whatever exception ends the call, a
+    cancellation included, carries ``bytes_sent``.
     """
     sock = s._sock
     sent = 0

@@ -1,1 +1,0 @@
-"""Helpers for running CPython's own socket test suite against asock_sync."""
