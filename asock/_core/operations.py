@@ -28,6 +28,7 @@ from __future__ import annotations
 import array
 import errno
 import io
+import operator
 import os
 import socket as _stdlib
 from collections.abc import Callable, Iterable
@@ -177,15 +178,35 @@ def needs_lookup(family: int, address: Any) -> bool:
     )
 
 
+def _wants_lookup(s: SocketBase, address: Any) -> bool:
+    return s._resolves_names and needs_lookup(s._sock.family, address)
+
+
 async def _address(s: SocketBase, address: Any) -> Any:
     """Resolve a host name inside an IP address without blocking the loop.
 
     Anything :func:`needs_lookup` turns down is passed on untouched, so the
     stdlib call raises its own error for it.
     """
-    if s._resolves_names and needs_lookup(s._sock.family, address):
+    if _wants_lookup(s, address):
         return await s._resolve_address(address)
     return address
+
+
+# sendto and sendmsg parse some arguments before they look the address up;
+# asock checks those the same way before its own lookup, so a bad argument
+# fails with the stdlib's error rather than with the lookup's.
+
+
+def _parse_c_int(value: Any) -> None:
+    if not _C_INT_MIN <= operator.index(value) <= _C_INT_MAX:  # TypeError for a non-integer
+        raise OverflowError("signed integer is out of range")
+
+
+def _parse_bytes_like(data: Any) -> None:
+    with memoryview(data) as view:  # TypeError for a non-buffer
+        if not view.c_contiguous:
+            raise BufferError("memoryview: underlying buffer is not C-contiguous")
 
 
 # -- the operations ---------------------------------------------------------
@@ -344,8 +365,11 @@ async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
     A host name in ``address`` is looked up first, off the event loop
     (``gaierror`` if that fails). Then waits and raises as ``send`` does.
     """
-    if args:
-        args = (*args[:-1], await _address(s, args[-1]))
+    if len(args) in (1, 2) and _wants_lookup(s, args[-1]):
+        _parse_bytes_like(data)
+        if len(args) == 2:
+            _parse_c_int(args[0])
+        args = (*args[:-1], await s._resolve_address(args[-1]))
     flags = args[0] if len(args) == 2 else 0
     return await _call(s, WRITE, s._sock.sendto, data, *args, flags=flags)
 
@@ -356,8 +380,9 @@ async def sendmsg(s: SocketBase, buffers: Iterable[Buffer], *args: Any) -> int:
     A host name in ``address`` is looked up first, off the event loop
     (``gaierror`` if that fails). Then waits and raises as ``send`` does.
     """
-    if len(args) >= 3 and args[2] is not None:
-        args = (*args[:2], await _address(s, args[2]), *args[3:])
+    if len(args) == 3 and _wants_lookup(s, args[2]):
+        _parse_c_int(args[1])
+        args = (*args[:2], await s._resolve_address(args[2]))
     return await _call(s, WRITE, s._sock.sendmsg, buffers, *args, flags=_flag_arg(args, 1))
 
 
