@@ -32,7 +32,10 @@ def socketpair(
 
 
 def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
-    """Return an asock socket on a duplicate of ``fd``, as ``socket.fromfd``."""
+    """Return an asock socket on a duplicate of ``fd``, as ``socket.fromfd``.
+
+    Never waits. Raises OSError for a bad descriptor.
+    """
     sock = _stdlib.fromfd(fd, family, type, proto)
     return socket._from_stdlib(sock, sock.gettimeout())
 

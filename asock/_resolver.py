@@ -80,7 +80,11 @@ async def getaddrinfo(
 
 
 async def getnameinfo(sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
-    """Awaitable ``socket.getnameinfo``; honours the custom resolver. Cancellable."""
+    """Awaitable ``socket.getnameinfo``; honours the custom resolver.
+
+    Waits for the lookup, off the event loop; cancellable. Raises
+    ``gaierror`` as the stdlib does.
+    """
     resolver = _custom_resolver.get()
     if resolver is not None:
         return await resolver.getnameinfo(sockaddr, flags)
@@ -88,41 +92,65 @@ async def getnameinfo(sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
 
 
 async def gethostbyname(hostname: str) -> str:
-    """Awaitable ``socket.gethostbyname`` (IPv4 only), off the event loop."""
+    """Awaitable ``socket.gethostbyname`` (IPv4 only), off the event loop.
+
+    Waits for the lookup; cancellable. Raises ``gaierror`` as the stdlib does.
+    """
     return await _in_thread(_stdlib.gethostbyname, hostname)
 
 
 async def gethostbyname_ex(hostname: str) -> tuple[str, list[str], list[str]]:
-    """Awaitable ``socket.gethostbyname_ex``, off the event loop."""
+    """Awaitable ``socket.gethostbyname_ex``, off the event loop.
+
+    Waits for the lookup; cancellable. Raises ``gaierror`` as the stdlib does.
+    """
     return await _in_thread(_stdlib.gethostbyname_ex, hostname)
 
 
 async def gethostbyaddr(ip_address: str) -> tuple[str, list[str], list[str]]:
-    """Awaitable ``socket.gethostbyaddr``, off the event loop."""
+    """Awaitable ``socket.gethostbyaddr``, off the event loop.
+
+    Waits for the lookup; cancellable. Raises ``herror`` or ``gaierror`` as
+    the stdlib does.
+    """
     return await _in_thread(_stdlib.gethostbyaddr, ip_address)
 
 
 async def getfqdn(name: str = "") -> str:
-    """Awaitable ``socket.getfqdn``, off the event loop."""
+    """Awaitable ``socket.getfqdn``, off the event loop.
+
+    Waits for the lookup; cancellable. Never raises for an unknown name: it
+    is returned unchanged, as the stdlib does.
+    """
     return await _in_thread(_stdlib.getfqdn, name)
 
 
 async def getservbyname(servicename: str, protocolname: str | None = None) -> int:
-    """Awaitable ``socket.getservbyname`` (reads the services database)."""
+    """Awaitable ``socket.getservbyname`` (reads the services database).
+
+    Waits off the event loop; cancellable. Raises OSError for an unknown service.
+    """
     if protocolname is None:
         return await _in_thread(_stdlib.getservbyname, servicename)
     return await _in_thread(_stdlib.getservbyname, servicename, protocolname)
 
 
 async def getservbyport(port: int, protocolname: str | None = None) -> str:
-    """Awaitable ``socket.getservbyport`` (reads the services database)."""
+    """Awaitable ``socket.getservbyport`` (reads the services database).
+
+    Waits off the event loop; cancellable. Raises OSError for an unknown port
+    and OverflowError outside 0-65535.
+    """
     if protocolname is None:
         return await _in_thread(_stdlib.getservbyport, port)
     return await _in_thread(_stdlib.getservbyport, port, protocolname)
 
 
 async def getprotobyname(protocolname: str) -> int:
-    """Awaitable ``socket.getprotobyname`` (reads the protocols database)."""
+    """Awaitable ``socket.getprotobyname`` (reads the protocols database).
+
+    Waits off the event loop; cancellable. Raises OSError for an unknown protocol.
+    """
     return await _in_thread(_stdlib.getprotobyname, protocolname)
 
 

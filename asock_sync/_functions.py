@@ -33,12 +33,18 @@ def socketpair(
 
 
 def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
-    """Return a socket on a duplicate of ``fd``, as ``socket.fromfd``."""
+    """Return a socket on a duplicate of ``fd``, as ``socket.fromfd``.
+
+    Never waits. Raises OSError for a bad descriptor.
+    """
     return _adopt(_stdlib.fromfd(fd, family, type, proto))
 
 
 def from_stdlib_socket(sock: _stdlib.socket) -> socket:
-    """Adopt a stdlib socket (same descriptor, same timeout); ``sock`` is left detached."""
+    """Adopt a stdlib socket (same descriptor, same timeout); ``sock`` is left detached.
+
+    Raises TypeError for anything but a ``socket.socket``. Never waits.
+    """
     if not isinstance(sock, _stdlib.socket):
         raise TypeError(f"expected a socket.socket, not {type(sock).__name__}")
     timeout = sock.gettimeout()
@@ -57,7 +63,11 @@ def create_server(
     address: tuple[Any, ...], *, family: int = _stdlib.AF_INET, backlog: int | None = None,
     reuse_port: bool = False, dualstack_ipv6: bool = False,
 ) -> socket:
-    """Create a listening TCP socket, as ``socket.create_server``."""
+    """Create a listening TCP socket, as ``socket.create_server``.
+
+    Blocks only to resolve a host name. Raises ValueError for unsupported
+    options and OSError from bind/listen.
+    """
     return _adopt(
         _stdlib.create_server(
             address, family=family, backlog=backlog, reuse_port=reuse_port,
@@ -111,7 +121,10 @@ def create_connection(
 def send_fds(
     sock: Any, buffers: Iterable[Buffer], fds: Iterable[int], flags: int = 0, address: Any = None
 ) -> int:
-    """Send ``fds`` with ``buffers`` over an AF_UNIX socket (SCM_RIGHTS), as the stdlib."""
+    """Send ``fds`` with ``buffers`` over an AF_UNIX socket (SCM_RIGHTS), as the stdlib.
+
+    Blocks and raises as ``socket.sendmsg`` does.
+    """
     if isinstance(sock, SocketBase):
         return run_to_completion(ops.send_fds(sock, buffers, fds, flags, address))
     return _stdlib.send_fds(sock, buffers, fds, flags, address)
@@ -120,7 +133,10 @@ def send_fds(
 def recv_fds(
     sock: Any, bufsize: int, maxfds: int, flags: int = 0
 ) -> tuple[bytes, list[int], int, Any]:
-    """Receive data and up to ``maxfds`` descriptors, as ``socket.recv_fds``."""
+    """Receive data and up to ``maxfds`` descriptors, as ``socket.recv_fds``.
+
+    Blocks and raises as ``socket.recvmsg`` does.
+    """
     if isinstance(sock, SocketBase):
         return run_to_completion(ops.recv_fds(sock, bufsize, maxfds, flags))
     return _stdlib.recv_fds(sock, bufsize, maxfds, flags)

@@ -81,11 +81,17 @@ class socket(SocketBase):
         """Wait for a connection; return ``(socket, address)``.
 
         The new socket takes ``getdefaulttimeout()``, as with the stdlib.
+        Blocks until a connection is pending, up to the timeout: raises
+        ``BlockingIOError`` in non-blocking mode, ``TimeoutError`` when the
+        timeout expires, OSError otherwise (EBADF if closed meanwhile).
         """
         return run_to_completion(ops.accept(self))
 
     def bind(self, address: Any) -> None:
-        """Bind to ``address``. A host name is resolved by the (blocking) stdlib call."""
+        """Bind to ``address``. A host name is resolved by the (blocking) stdlib call.
+
+        Blocks only for that lookup. Raises ``gaierror`` or OSError (e.g. EADDRINUSE).
+        """
         run_to_completion(ops.bind(self, address))
 
     def connect(self, address: Any) -> None:
@@ -93,11 +99,19 @@ class socket(SocketBase):
         run_to_completion(ops.connect(self, address))
 
     def connect_ex(self, address: Any) -> int:
-        """Like ``connect`` but return the errno (0 on success) instead of raising it."""
+        """Like ``connect`` but return the errno (0 on success) instead of raising it.
+
+        Blocks as ``connect`` does; EWOULDBLOCK means the timeout expired.
+        """
         return run_to_completion(ops.connect_ex(self, address))
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        """Receive up to ``bufsize`` bytes; blocks until some arrive or EOF."""
+        """Receive up to ``bufsize`` bytes; blocks until some arrive or EOF.
+
+        Returns ``b""`` once the peer has closed. Raises ``BlockingIOError`` in
+        non-blocking mode or with MSG_DONTWAIT, ``TimeoutError`` when the
+        timeout expires, OSError otherwise (EBADF if closed meanwhile).
+        """
         return run_to_completion(ops.recv(self, bufsize, flags))
 
     def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
@@ -117,11 +131,15 @@ class socket(SocketBase):
         return run_to_completion(ops.recvmsg(self, *args))
 
     def recvmsg_into(self, *args: Any) -> tuple[int, list[Any], int, Any]:
-        """``recvmsg_into(buffers[, ancbufsize[, flags]])`` as in the stdlib."""
+        """``recvmsg_into(buffers[, ancbufsize[, flags]])`` as in the stdlib. Blocks like recv."""
         return run_to_completion(ops.recvmsg_into(self, *args))
 
     def send(self, data: Buffer, flags: int = 0) -> int:
-        """Send what fits of ``data``; blocks until at least one byte fits (never returns 0)."""
+        """Send what fits of ``data``; blocks until at least one byte fits (never returns 0).
+
+        Raises ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
+        ``TimeoutError`` when the timeout expires, OSError otherwise.
+        """
         return run_to_completion(ops.send(self, data, flags))
 
     def sendall(self, data: Buffer, flags: int = 0) -> None:
@@ -132,17 +150,23 @@ class socket(SocketBase):
         run_to_completion(ops.sendall(self, data, flags))
 
     def sendto(self, data: Buffer, *args: Any) -> int:
-        """``sendto(data, address)`` or ``sendto(data, flags, address)``."""
+        """``sendto(data, address)`` or ``sendto(data, flags, address)``. Blocks like send."""
         return run_to_completion(ops.sendto(self, data, *args))
 
     def sendmsg(self, buffers: Iterable[Buffer], *args: Any) -> int:
-        """``sendmsg(buffers[, ancdata[, flags[, address]]])`` as in the stdlib."""
+        """``sendmsg(buffers[, ancdata[, flags[, address]]])`` as in the stdlib.
+
+        Blocks like send.
+        """
         return run_to_completion(ops.sendmsg(self, buffers, *args))
 
     if hasattr(_stdlib.socket, "sendmsg_afalg"):
 
         def sendmsg_afalg(self, *args: Any, **kwargs: Any) -> int:
-            """``sendmsg_afalg([msg], *, op[, iv[, assoclen[, flags]]])`` (Linux)."""
+            """``sendmsg_afalg([msg], *, op[, iv[, assoclen[, flags]]])`` (Linux).
+
+            Blocks like send.
+            """
             return run_to_completion(ops.sendmsg_afalg(self, *args, **kwargs))
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
