@@ -26,14 +26,13 @@ from anyio import (
     BusyResourceError,
     ClosedResourceError,
     EndOfStream,
+    wait_all_tasks_blocked,
 )
 from anyio.abc import SocketAttribute
 from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.text import TextStream
 from anyio.streams.tls import TLSListener, TLSStream
 from anyio_conformance import ANYIO, ASOCK, IMPLEMENTATIONS, Implementation, has_ipv6_loopback
-from anyio import wait_all_tasks_blocked
-
 
 
 @pytest.fixture(params=IMPLEMENTATIONS, ids=str)
@@ -193,7 +192,7 @@ async def test_two_receivers_busy(tcp_pair: tuple[Any, Any]) -> None:
 
 
 async def test_two_senders_busy(tcp_pair: tuple[Any, Any]) -> None:
-    client, server = tcp_pair
+    client, _server = tcp_pair
     big = b"x" * (32 * 1024 * 1024)  # more than both kernel buffers hold
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
