@@ -220,7 +220,7 @@ async def accept_descriptor(s: SocketBase) -> tuple[int, Any]:
 async def accept(s: SocketBase) -> tuple[Any, Any]:
     """Wait for a connection; return ``(socket, address)``.
 
-    The new socket is of the same class as ``s`` and starts with
+    The new socket is of the same class as this one and starts with
     ``getdefaulttimeout()``. Waits until a connection is pending, as the
     timeout allows: raises ``BlockingIOError`` in non-blocking mode,
     ``TimeoutError`` when the timeout expires, OSError otherwise.
@@ -442,8 +442,8 @@ async def sendfile(
 ) -> int:
     """Send ``file`` from ``offset`` (``count`` bytes or to its end); return bytes sent.
 
-    Uses ``os.sendfile`` when it can (see :func:`sendfile_kernel`), else reads
-    and sends. One deadline covers the whole call; the file position ends
+    Uses ``os.sendfile`` when the kernel accepts the file, else reads and
+    sends. One deadline covers the whole call; the file position ends
     after the last byte sent; whatever exception ends the call carries
     ``bytes_sent``. Raises ValueError for a non-stream socket, a text file, a
     bad offset or count, or a socket in non-blocking mode.
