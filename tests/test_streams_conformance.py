@@ -719,3 +719,100 @@ async def test_udp_from_socket(impl: Implementation) -> None:
         with anyio.fail_after(5):
             assert await udp.receive() == (b"adopted", peer_address)
         assert connected.extra(SocketAttribute.remote_address) == raw_address
+
+
+# -- more edges -------------------------------------------------------------------
+
+
+async def test_send_empty_is_a_no_op(tcp_pair: tuple[Any, Any]) -> None:
+    client, server = tcp_pair
+    await client.send(b"")
+    await client.send(b"after")
+    with anyio.fail_after(5):
+        assert await server.receive() == b"after"
+
+
+async def test_aclose_wakes_a_blocked_sender(tcp_pair: tuple[Any, Any]) -> None:
+    client, _server = tcp_pair
+    closed: list[BaseException] = []
+
+    async def sender() -> None:
+        try:
+            await client.send(b"x" * (32 * 1024 * 1024))
+        except ClosedResourceError as exc:
+            closed.append(exc)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sender)
+            await wait_all_tasks_blocked()
+            await client.aclose()
+    assert len(closed) == 1
+
+
+async def test_unix_seqpacket_keeps_message_boundaries(
+    impl: Implementation, tmp_path: Path
+) -> None:
+    path = tmp_path / "seq"
+    listener = await impl.create_unix_listener(path, kind=socket.SOCK_SEQPACKET)
+    async with listener:
+        with anyio.fail_after(5):
+            client = await impl.connect_unix(path, socket.SOCK_SEQPACKET)
+            async with client, await listener.accept() as server:
+                assert client.extra(SocketAttribute.raw_socket).type == socket.SOCK_SEQPACKET
+                await client.send(b"first")
+                await client.send(b"second")
+                assert await server.receive() == b"first"
+                assert await server.receive() == b"second"
+
+
+async def test_unix_abstract_namespace_and_attributes(impl: Implementation) -> None:
+    name = f"\0asock-conformance-{os.getpid()}-{impl.name}"
+    listener = await impl.create_unix_listener(name)
+    async with listener:
+        assert listener.extra(SocketAttribute.local_address) == name.encode()
+        assert listener.extra(SocketAttribute.local_port, None) is None
+        with anyio.fail_after(5):
+            async with await impl.connect_unix(name) as client, await listener.accept() as server:
+                assert client.extra(SocketAttribute.remote_address) == name.encode()
+                assert client.extra(SocketAttribute.remote_port, None) is None
+                await server.send(b"abstract")
+                assert await client.receive() == b"abstract"
+
+
+async def test_receive_fds_drops_descriptors_beyond_maxfds(
+    unix_pair: tuple[Any, Any],
+) -> None:
+    left, right = unix_pair
+    pipes = [os.pipe() for _ in range(2)]
+    try:
+        await left.send_fds(b"four", [fd for pipe in pipes for fd in pipe])
+        with anyio.fail_after(5):
+            message, fds = await right.receive_fds(4, 1)
+        assert message == b"four"
+        assert len(fds) == 1
+        os.close(fds[0])
+    finally:
+        for pipe in pipes:
+            for fd in pipe:
+                os.close(fd)
+
+
+async def test_unconnected_udp_has_no_remote_address(impl: Implementation) -> None:
+    async with await impl.create_udp_socket(family=socket.AF_INET, local_port=0) as udp:
+        assert udp.extra(SocketAttribute.remote_address, None) is None
+        assert udp.extra(SocketAttribute.local_address)[0] == "0.0.0.0"
+        assert udp.extra(SocketAttribute.local_port) != 0
+
+
+async def test_udp_reuse_port(impl: Implementation) -> None:
+    async with await impl.create_udp_socket(
+        local_host="127.0.0.1", reuse_port=True
+    ) as first:
+        port = first.extra(SocketAttribute.local_port)
+        async with await impl.create_udp_socket(
+            local_host="127.0.0.1", local_port=port, reuse_port=True
+        ) as second:
+            assert second.extra(SocketAttribute.local_port) == port
+        with pytest.raises(OSError):
+            await impl.create_udp_socket(local_host="127.0.0.1", local_port=port)
