@@ -8,6 +8,7 @@ asock_sync socket.
 
 from __future__ import annotations
 
+import contextlib
 import ftplib
 import http.client
 import http.server
@@ -30,7 +31,8 @@ import asock_sync
 GUARD = 10.0
 
 
-def _serve_in_thread(server: socketserver.BaseServer) -> Iterator[None]:
+@contextlib.contextmanager
+def _serving(server: socketserver.BaseServer) -> Iterator[None]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
@@ -70,7 +72,8 @@ def http_port() -> Iterator[int]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     port = server.server_address[1]
-    yield from (port for _ in _serve_in_thread(server))
+    with _serving(server):
+        yield port
 
 
 @pytest.fixture
@@ -182,7 +185,8 @@ def smtp_server() -> Iterator[tuple[int, list[bytes]]]:
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     port = server.server_address[1]
-    yield from ((port, received) for _ in _serve_in_thread(server))
+    with _serving(server):
+        yield port, received
 
 
 def test_smtplib(smtp_server: tuple[int, list[bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -271,3 +275,24 @@ def test_ftplib_wrong_password(ftp_port: int, monkeypatch: pytest.MonkeyPatch) -
         ftp.connect("127.0.0.1", ftp_port)
         with pytest.raises(ftplib.error_perm):
             ftp.login("user", "wrong")
+
+
+# -- socketserver (the server side, too) ----------------------------------------
+
+
+class _UpperHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        self.wfile.write(self.rfile.readline().upper())
+
+
+def test_socketserver_serves_on_asock_sync_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socketserver, "socket", asock_sync)
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _UpperHandler)
+    server.daemon_threads = True
+    assert isinstance(server.socket, asock_sync.socket)
+    with _serving(server):
+        with asock_sync.create_connection(server.server_address, timeout=GUARD) as client:
+            client.sendall(b"served by asock_sync\n")
+            with client.makefile("rb") as stream:
+                assert stream.readline() == b"SERVED BY ASOCK_SYNC\n"
+    assert server.socket.fileno() == -1
