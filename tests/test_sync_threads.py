@@ -183,3 +183,18 @@ def test_blocking_calls_while_an_event_loop_serves_in_another_thread(
         loop_thread.join(GUARD)
     assert not loop_thread.is_alive()
     assert set(os.listdir("/proc/self/fd")) <= fds_before
+
+
+async def test_blocking_calls_work_inside_a_running_loop_thread(no_fd_leak: None) -> None:
+    # Blocking code called from a coroutine blocks the loop, exactly as the
+    # stdlib would; it must not trip over the running loop (no loop of its own).
+    a, b = asock_sync.socketpair()
+    with a, b:
+        a.sendall(b"inside a loop")
+        assert b.recv(100) == b"inside a loop"
+        b.settimeout(0.02)
+        with pytest.raises(TimeoutError):
+            b.recv(1)
+        b.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            b.recv(1)
