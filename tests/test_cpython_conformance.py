@@ -38,17 +38,21 @@ def _known_failures() -> dict[str, str]:
     return known
 
 
-def _run_both(tmp_path: Path) -> dict[str, dict[str, str]]:
+def _run(tmp_path: Path, fronts: dict[str, list[str]]) -> dict[str, dict[str, str]]:
+    """Run the suite once per front at the same time (each with its test-id filter)."""
     search_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, PYTHONPATH=search_path)
     runs = {}
-    for front in ("stdlib", "asock_sync"):
+    for front, only in fronts.items():
         workdir = tmp_path / front
-        workdir.mkdir()
+        workdir.mkdir(parents=True)
         log = (workdir / "log.txt").open("w")
         process = subprocess.Popen(
-            [sys.executable, str(RUNNER), front, str(workdir / "outcomes.json")],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, str(RUNNER), front, str(workdir / "outcomes.json"), *only],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         runs[front] = (process, log, workdir)
     outcomes = {}
@@ -77,7 +81,7 @@ def test_known_failures_are_documented() -> None:
 
 
 def test_asock_sync_passes_what_the_stdlib_passes(tmp_path: Path) -> None:
-    outcomes = _run_both(tmp_path)
+    outcomes = _run(tmp_path / "full", {"stdlib": [], "asock_sync": []})
     stdlib, facade = outcomes["stdlib"], outcomes["asock_sync"]
     known = _known_failures()
 
@@ -85,17 +89,22 @@ def test_asock_sync_passes_what_the_stdlib_passes(tmp_path: Path) -> None:
     facade_passed = {test_id for test_id, outcome in facade.items() if outcome == "pass"}
     assert len(stdlib_passed) > 500, "the stdlib run passed suspiciously few tests"
 
-    unexpected = sorted(
-        f"{test_id}: {facade.get(test_id, 'not run')}"
-        for test_id in stdlib_passed - facade_passed
-        if test_id not in known
-    )
-    assert not unexpected, "CPython tests failing only with asock_sync:\n" + "\n".join(unexpected)
+    unexpected = sorted(stdlib_passed - facade_passed - known.keys())
+    flaky = []
+    if unexpected:
+        # One more chance each, as CPython's own test runner gives failed tests:
+        # a few of its tests are timing-sensitive under load.
+        rerun = _run(tmp_path / "rerun", {"asock_sync": unexpected})["asock_sync"]
+        flaky = [test_id for test_id in unexpected if rerun.get(test_id) == "pass"]
+        facade_passed.update(flaky)
+    failing = [f"{t}: {facade.get(t, 'not run')}" for t in unexpected if t not in flaky]
+    assert not failing, "CPython tests failing only with asock_sync:\n" + "\n".join(failing)
     allowed_missing = len(stdlib_passed & known.keys())
     assert len(facade_passed) >= len(stdlib_passed) - allowed_missing
 
     print(
         f"\nCPython test_socket: stdlib passes {len(stdlib_passed)}, "
         f"asock_sync passes {len(facade_passed)}, {len(known)} known failures listed; "
-        f"listed but passing here: {sorted(known.keys() & facade_passed) or 'none'}"
+        f"listed but passing here: {sorted(known.keys() & facade_passed) or 'none'}; "
+        f"passed only when re-run: {flaky or 'none'}"
     )

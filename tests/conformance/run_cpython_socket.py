@@ -1,6 +1,7 @@
 """Run CPython's ``test.test_socket`` against one socket module; print JSON outcomes.
 
-Usage: ``python -m tests.conformance.run_cpython_socket {stdlib|asock_sync} OUTFILE``
+Usage: ``python run_cpython_socket.py {stdlib|asock_sync} OUTFILE [TEST_ID...]``
+(with test ids such as ``GeneralModuleTests.testCrucialConstants``, only those run).
 
 With ``asock_sync`` the suite's source has its ``import socket`` line replaced
 by ``import asock_sync as socket`` before it is compiled, so every socket the
@@ -94,21 +95,23 @@ class _Recorder(unittest.TextTestResult):
             self._set(test, "fail" if failed else "error")
 
 
-def _without_left_out(suite: unittest.TestSuite) -> unittest.TestSuite:
+def _selected(suite: unittest.TestSuite, only: set[str]) -> unittest.TestSuite:
     kept = unittest.TestSuite()
     for item in suite:
         if isinstance(item, unittest.TestSuite):
-            kept.addTest(_without_left_out(item))
-        elif not _LEFT_OUT.search(type(item).__name__):
+            kept.addTest(_selected(item, only))
+        elif _LEFT_OUT.search(type(item).__name__):
+            continue
+        elif not only or item.id().removeprefix(MODULE_NAME + ".") in only:
             kept.addTest(item)
     return kept
 
 
 def main(argv: list[str]) -> int:
     """Run the suite for ``argv[0]`` and write the outcomes to ``argv[1]``."""
-    front, out_path = argv
+    front, out_path, *only = argv
     module = load_suite_module(front)
-    suite = _without_left_out(unittest.defaultTestLoader.loadTestsFromModule(module))
+    suite = _selected(unittest.defaultTestLoader.loadTestsFromModule(module), set(only))
     runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2, resultclass=_Recorder)
     result = runner.run(suite)
     assert isinstance(result, _Recorder)
