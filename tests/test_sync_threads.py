@@ -198,3 +198,19 @@ async def test_blocking_calls_work_inside_a_running_loop_thread(no_fd_leak: None
         b.setblocking(False)
         with pytest.raises(BlockingIOError):
             b.recv(1)
+
+
+def test_a_thread_that_loses_the_race_keeps_waiting_then_times_out(
+    no_fd_leak_sync: None,
+) -> None:
+    # Both threads wake for the one datagram; the loser finds nothing, must not
+    # raise BlockingIOError, and waits out the rest of its own deadline.
+    a, b = asock_sync.socketpair(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_DGRAM)
+    with a, b:
+        b.settimeout(0.5)
+        threads, results = _run_threads([lambda: b.recv(100), lambda: b.recv(100)])
+        time.sleep(0.05)
+        a.send(b"only one")
+        _join(threads)
+    assert sorted(map(type, results), key=str) == sorted([bytes, TimeoutError], key=str)
+    assert b"only one" in results
