@@ -43,9 +43,13 @@ class socket(SocketBase):
     arguments and raises its errors. Blocking mode (timeout ``None``) waits as
     long as needed, non-blocking mode (``0.0``) raises ``BlockingIOError``
     instead of waiting, and timeout mode raises ``TimeoutError('timed out')``
-    once the call's deadline passes. Any thread may use it, several at once.
-    ``close()`` from another thread wakes threads blocked on the socket with
-    ``OSError(EBADF)``.
+    once the call's deadline passes (one deadline per call, however often it
+    waits or is interrupted by a signal). Only ``accept``, ``connect``,
+    ``connect_ex``, the ``recv*``/``send*`` methods and ``sendfile`` wait; every
+    other method returns at once. Errors are the stdlib's: ``OSError`` and its
+    subclasses for the system calls, ``TypeError``/``ValueError`` for bad
+    arguments. Any thread may use it, several at once. ``close()`` from
+    another thread wakes threads blocked on the socket with ``OSError(EBADF)``.
     """
 
     __slots__ = ()
