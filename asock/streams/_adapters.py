@@ -11,9 +11,9 @@ direction at once get ``BusyResourceError``, a stream closed here gives
 from __future__ import annotations
 
 import socket as _stdlib
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from io import IOBase
-from typing import Any, NoReturn, Self
+from typing import Any, NoReturn, Self, TypeVar
 
 from anyio import (
     BrokenResourceError,
@@ -33,6 +33,8 @@ _MAX_READ = 65536
 
 #: Anything the ``from_socket`` constructors adopt.
 SocketLike = socket | _stdlib.socket | int
+
+T = TypeVar("T")
 
 
 def ip_sockaddr(sockaddr: Any) -> Any:
@@ -133,12 +135,21 @@ class _Adapter:
         """The :class:`asock.socket` this object owns. Never waits."""
         return self._socket
 
-    async def _begin(self) -> None:
+    async def _call(self, operation: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run one asock operation as an anyio checkpoint; translate its OSError.
+
+        The checkpoint comes before the system call, so a cancellation
+        pending there costs no data.
+        """
         # Raised before the checkpoint so that using a closed object fails
         # the same way whether or not a cancellation is pending.
         if self._closed:
             raise ClosedResourceError
         await checkpoint()
+        try:
+            return await operation(*args)
+        except OSError as exc:
+            self._fail(exc)
 
     def _fail(self, exc: OSError) -> NoReturn:
         if self._closed:
@@ -187,11 +198,7 @@ class SocketStream(_Adapter, abc.SocketStream):
         if max_bytes < 1:
             raise ValueError("max_bytes must be a positive integer")
         with self._receive_guard:
-            await self._begin()
-            try:
-                data = await self._socket.recv(max_bytes)
-            except OSError as exc:
-                self._fail(exc)
+            data = await self._call(self._socket.recv, max_bytes)
         if not data:
             raise EndOfStream
         return data
@@ -199,11 +206,7 @@ class SocketStream(_Adapter, abc.SocketStream):
     async def send(self, item: bytes) -> None:
         """Send all of ``item``, waiting while the kernel's buffer is full."""
         with self._send_guard:
-            await self._begin()
-            try:
-                await self._socket.sendall(item)
-            except OSError as exc:
-                self._fail(exc)
+            await self._call(self._socket.sendall, item)
 
     async def send_eof(self) -> None:
         """Shut down the sending half; the peer's receive sees ``EndOfStream``.
@@ -255,15 +258,13 @@ class UNIXSocketStream(SocketStream, abc.UNIXSocketStream):
         if not fds:
             raise ValueError("fds must not be empty")
         filenos = [_descriptor(fd) for fd in fds]
-        view = memoryview(message)
         with self._send_guard:
-            await self._begin()
-            try:
-                sent = await send_fds(self._socket, [view], filenos)
-                if sent < len(view):
-                    await self._socket.sendall(view[sent:])
-            except OSError as exc:
-                self._fail(exc)
+            await self._call(self._send_with_fds, memoryview(message), filenos)
+
+    async def _send_with_fds(self, view: memoryview, filenos: list[int]) -> None:
+        sent = await send_fds(self._socket, [view], filenos)
+        if sent < len(view):
+            await self._socket.sendall(view[sent:])
 
     async def receive_fds(self, msglen: int, maxfds: int) -> tuple[bytes, list[int]]:
         """Receive up to ``msglen`` bytes and up to ``maxfds`` descriptors.
@@ -277,11 +278,9 @@ class UNIXSocketStream(SocketStream, abc.UNIXSocketStream):
         if not isinstance(maxfds, int) or maxfds < 1:
             raise ValueError("maxfds must be a positive integer")
         with self._receive_guard:
-            await self._begin()
-            try:
-                message, fds, _flags, _address = await recv_fds(self._socket, msglen, maxfds)
-            except OSError as exc:
-                self._fail(exc)
+            message, fds, _flags, _address = await self._call(
+                recv_fds, self._socket, msglen, maxfds
+            )
         if not message and not fds:
             raise EndOfStream
         return message, fds
@@ -294,11 +293,7 @@ class _Listener(_Adapter):
 
     async def _accept(self) -> socket:
         with self._accept_guard:
-            await self._begin()
-            try:
-                conn, _address = await self._socket.accept()
-            except OSError as exc:
-                self._fail(exc)
+            conn, _address = await self._call(self._socket.accept)
         assert isinstance(conn, socket)
         return conn
 
@@ -377,22 +372,14 @@ class UDPSocket(_Datagram, abc.UDPSocket):
     async def receive(self) -> tuple[bytes, tuple[str, int]]:
         """Wait for a datagram; return it and its sender's ``(host, port)``."""
         with self._receive_guard:
-            await self._begin()
-            try:
-                data, address = await self._socket.recvfrom(_MAX_READ)
-            except OSError as exc:
-                self._fail(exc)
+            data, address = await self._call(self._socket.recvfrom, _MAX_READ)
         return data, ip_sockaddr(address)
 
     async def send(self, item: tuple[bytes, tuple[str, int]]) -> None:
         """Send the datagram ``(data, (host, port))``; a host name is resolved first."""
         data, address = item
         with self._send_guard:
-            await self._begin()
-            try:
-                await self._socket.sendto(data, address)
-            except OSError as exc:
-                self._fail(exc)
+            await self._call(self._socket.sendto, data, address)
 
 
 class ConnectedUDPSocket(_Datagram, abc.ConnectedUDPSocket):
@@ -414,17 +401,9 @@ class ConnectedUDPSocket(_Datagram, abc.ConnectedUDPSocket):
     async def receive(self) -> bytes:
         """Wait for a datagram from the connected peer and return it."""
         with self._receive_guard:
-            await self._begin()
-            try:
-                return await self._socket.recv(_MAX_READ)
-            except OSError as exc:
-                self._fail(exc)
+            return await self._call(self._socket.recv, _MAX_READ)
 
     async def send(self, item: bytes) -> None:
         """Send ``item`` as one datagram to the connected peer."""
         with self._send_guard:
-            await self._begin()
-            try:
-                await self._socket.send(item)
-            except OSError as exc:
-                self._fail(exc)
+            await self._call(self._socket.send, item)
