@@ -12,6 +12,7 @@ import builtins
 import errno
 import os
 import socket as _stdlib
+import threading
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ def closed_socket_error() -> OSError:
 
 #: Marks a socket whose descriptor was released: nobody may start waiting on it.
 _RELEASED: dict[object, ReadinessQueue] = {}
+#: Guards making a socket's queues against close() swapping them for _RELEASED.
+_queues_lock = threading.Lock()
 
 
 class SocketBase:
@@ -148,14 +151,21 @@ class SocketBase:
         wait then, but retry its call at once (which fails with EBADF).
         """
         queues = self._queues
-        if queues is None:
-            queues = self._queues = {}
-        elif queues is _RELEASED:
-            return None
-        queue = queues.get(key)
-        if queue is None:
-            # setdefault: two threads racing here must end up sharing one queue.
-            queue = queues.setdefault(key, factory())
+        queue = queues.get(key) if queues else None
+        if queue is not None:
+            return queue
+        # Made under the lock close() swaps the queues under, so a queue is
+        # either seen (woken and released) by close() or never made; and two
+        # threads racing here end up sharing one queue.
+        with _queues_lock:
+            queues = self._queues
+            if queues is _RELEASED:
+                return None
+            if queues is None:
+                queues = self._queues = {}
+            queue = queues.get(key)
+            if queue is None:
+                queue = queues[key] = factory()
         return queue
 
     def _released(self) -> bool:
@@ -282,8 +292,9 @@ class SocketBase:
         # the event loops must unregister it before it can be reused); they
         # retry their call only after ``give_up`` ran, so the retry fails with
         # EBADF instead of waiting again.
-        queues = self._queues
-        self._queues = _RELEASED
+        with _queues_lock:
+            queues = self._queues
+            self._queues = _RELEASED
         if not queues:
             return give_up()
         for queue in queues.values():
