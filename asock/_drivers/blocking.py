@@ -20,15 +20,20 @@ if TYPE_CHECKING:
     from .._core.socket_base import SocketBase
 
 _POLL_EVENTS = (select.POLLIN, select.POLLOUT)
-_create_lock = threading.Lock()
 #: The longest single poll() in seconds: its timeout is a C int of milliseconds.
 _MAX_POLL_SECONDS = (2**31 - 1) // 1000
 
 
 class _ThreadWake:
-    """The wake-up descriptor shared by all threads waiting on one socket."""
+    """The wake-up descriptor shared by all threads waiting on one socket.
 
-    __slots__ = ("read_fd", "write_fd")
+    It stays open while any thread still polls it, even after the socket is
+    released: a thread that got past its checks just as another thread
+    closed the socket must find it signalled, not closed (or, worse, its
+    number reused by some other file).
+    """
+
+    __slots__ = ("closing", "lock", "read_fd", "released", "users", "write_fd")
 
     def __init__(self) -> None:
         if hasattr(os, "eventfd"):
@@ -36,14 +41,40 @@ class _ThreadWake:
         else:  # pragma: no cover - platforms without eventfd
             self.read_fd, self.write_fd = os.pipe()
             os.set_blocking(self.write_fd, False)
+        self.lock = threading.Lock()
+        self.users = 0
+        self.closing = False
+        self.released = False
+
+    def enter(self) -> bool:
+        """Count the calling thread in; False once closing began (don't wait then)."""
+        with self.lock:
+            if self.closing:
+                return False
+            self.users += 1
+            return True
+
+    def leave(self) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.released and not self.users:
+                self._close()
 
     def wake_closing(self) -> None:
-        try:
-            os.write(self.write_fd, (1).to_bytes(8, "little"))
-        except OSError:  # pragma: no cover - already signalled
-            pass
+        with self.lock:
+            self.closing = True
+            try:
+                os.write(self.write_fd, (1).to_bytes(8, "little"))
+            except OSError:  # pragma: no cover - already signalled
+                pass
 
     def release(self) -> None:
+        with self.lock:
+            self.released = True
+            if not self.users:
+                self._close()
+
+    def _close(self) -> None:
         os.close(self.read_fd)
         if self.write_fd != self.read_fd:  # pragma: no cover - pipe fallback
             os.close(self.write_fd)
@@ -58,11 +89,21 @@ def wait(s: SocketBase, event: int, timeout: float | None) -> bool:
     queues = s._queues
     wake = queues.get(_ThreadWake) if queues else None
     if wake is None:
-        with _create_lock:  # creating the eventfd twice would leak one
-            wake = s._queue(_ThreadWake, _ThreadWake)
+        wake = s._queue(_ThreadWake, _ThreadWake)
         if wake is None:
             return True
     assert isinstance(wake, _ThreadWake)
+    if not wake.enter():
+        return True
+    try:
+        return _poll(s, wake, event, timeout)
+    finally:
+        wake.leave()
+
+
+def _poll(s: SocketBase, wake: _ThreadWake, event: int, timeout: float | None) -> bool:
+    # Checked after joining the queue: a close() that began earlier is seen
+    # here, one that begins later signals the wake-up descriptor.
     fd = s._sock.fileno()
     if fd < 0 or s._released():
         return True
