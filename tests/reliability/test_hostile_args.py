@@ -405,7 +405,7 @@ def calls(draw: st.DrawFn, targets_port: int) -> tuple[str, str, list[Any]]:
     }
     strategies = options[method]
     # Sometimes drop trailing arguments (optional ones, or required ones:
-    # the arity error must match) and sometimes add a stray one.
+    # the arity error must match).
     count = draw(st.integers(max(0, len(strategies) - 2), len(strategies)))
     args: list[Any] = []
     for strategy in strategies[:count]:
@@ -414,7 +414,8 @@ def calls(draw: st.DrawFn, targets_port: int) -> tuple[str, str, list[Any]]:
             args.extend(value[1])
         else:
             args.append(value)
-    if draw(st.integers(0, 9)) == 0:
+    # A stray argument only after all the real ones: always an arity error.
+    if count == len(strategies) and draw(st.integers(0, 9)) == 0:
         args.append(draw(JUNK))
     return kind, method, args
 

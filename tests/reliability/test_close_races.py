@@ -1,0 +1,283 @@
+"""Close races: close() while operations wait, and a new socket on the same fd number.
+
+* Every waiter (recv, recv_into, recvfrom, recvmsg, sendall, accept, connect)
+  wakes with ``OSError(EBADF)`` when another task (or, for asock_sync,
+  another thread) closes the socket; none hangs.
+* A socket opened right after the close gets the old descriptor number. It
+  must get none of the old socket's wake-ups (counted: its waiter waits
+  exactly once, woken by its own data) and lose none of its own data.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket as stdlib_socket
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import pytest
+from anyio import wait_all_tasks_blocked
+
+import asock
+import asock_sync
+from asock._drivers import blocking
+
+from ._peers import GUARD, FullBacklog, fill_send_buffer, shrink_buffers
+
+
+class CountingSocket(asock.socket):
+    """An asock socket that counts its readiness waits (the driver is untouched)."""
+
+    __slots__ = ()
+    waits: dict[int, int] = {}  # noqa: RUF012 - keyed by id(): __slots__ leaves no room
+
+    def _wait(self, event: int, timeout: float | None) -> Awaitable[bool]:
+        CountingSocket.waits[id(self)] = CountingSocket.waits.get(id(self), 0) + 1
+        return super()._wait(event, timeout)
+
+
+def assert_ebadf(outcomes: dict[str, BaseException | object]) -> None:
+    for name, outcome in outcomes.items():
+        assert isinstance(outcome, OSError), f"{name}: {outcome!r}"
+        assert outcome.errno == errno.EBADF, f"{name}: {outcome!r}"
+
+
+class Waiters:
+    """Operations waiting on asock sockets, each in its own task."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, BaseException | object] = {}
+        self.sockets: list[asock.socket] = []
+        self.peers: list[Any] = []
+
+    async def run(self, name: str, call: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            self.outcomes[name] = await call()
+        except Exception as exc:
+            self.outcomes[name] = exc
+
+    async def start_all(self, tg: anyio.abc.TaskGroup) -> None:
+        stream, stream_peer = asock.socketpair()
+        shrink_buffers(stream._sock)
+        fill_send_buffer(stream._sock)
+        stream.settimeout(None)
+        dgram = asock.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM)
+        await dgram.bind(("127.0.0.1", 0))
+        listener = asock.socket()
+        await listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        backlog = FullBacklog.open()
+        connecting = asock.socket()
+        self.sockets += [stream, dgram, listener, connecting]
+        self.peers += [stream_peer, backlog]
+        buffer = bytearray(100)
+        # Several tasks on one socket, both directions at once.
+        tg.start_soon(self.run, "recv", lambda: stream.recv(100))
+        tg.start_soon(self.run, "recv_into", lambda: stream.recv_into(buffer))
+        tg.start_soon(self.run, "recvfrom", lambda: stream.recvfrom(100))
+        tg.start_soon(self.run, "recvmsg", lambda: stream.recvmsg(100, 100))
+        tg.start_soon(self.run, "sendall", lambda: stream.sendall(b"x" * 1_000_000))
+        tg.start_soon(self.run, "udp recvfrom", lambda: dgram.recvfrom(100))
+        tg.start_soon(self.run, "udp recvmsg", lambda: dgram.recvmsg(100))
+        tg.start_soon(self.run, "accept", listener.accept)
+        tg.start_soon(self.run, "accept again", listener.accept)
+        tg.start_soon(self.run, "connect", lambda: connecting.connect(backlog.address))
+
+    def close_peers(self) -> None:
+        for peer in self.peers:
+            peer.close()
+
+
+@pytest.mark.parametrize("closer", ["task", "thread"])
+async def test_close_wakes_every_waiter_with_ebadf(closer: str, no_fd_leak: None) -> None:
+    waiters = Waiters()
+    try:
+        with anyio.fail_after(GUARD):
+            async with anyio.create_task_group() as tg:
+                await waiters.start_all(tg)
+                await wait_all_tasks_blocked()
+
+                def close_all() -> None:
+                    for sock in waiters.sockets:
+                        sock.close()
+
+                if closer == "task":
+                    close_all()
+                else:
+                    await anyio.to_thread.run_sync(close_all)
+    finally:
+        waiters.close_peers()
+        for sock in waiters.sockets:
+            sock.close()
+    assert len(waiters.outcomes) == 10
+    assert_ebadf(waiters.outcomes)
+    sendall_error = waiters.outcomes["sendall"]
+    assert isinstance(sendall_error, OSError)
+    assert isinstance(sendall_error.bytes_sent, int)  # type: ignore[attr-defined]
+
+
+async def _reuse_round(closer: str) -> None:
+    old, old_peer = asock.socketpair()
+    old_fd = old.fileno()
+    outcomes: dict[str, BaseException | object] = {}
+    fresh_received: list[bytes] = []
+
+    async def wait_old(name: str, call: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            outcomes[name] = await call()
+        except Exception as exc:
+            outcomes[name] = exc
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait_old, "recv", lambda: old.recv(10))
+        tg.start_soon(wait_old, "recv_into", lambda: old.recv_into(bytearray(10)))
+        await wait_all_tasks_blocked()
+        if closer == "task":
+            old.close()
+        else:
+            await anyio.to_thread.run_sync(old.close)
+        # Right away: the lowest free descriptor is the one just closed.
+        a, b = stdlib_socket.socketpair()
+        fresh = CountingSocket._from_stdlib(a, None)
+        fresh_peer = asock.socket._from_stdlib(b, None)
+        with fresh, fresh_peer:
+            assert fresh.fileno() == old_fd or fresh_peer.fileno() == old_fd
+
+            received = anyio.Event()
+
+            async def read_fresh() -> None:
+                fresh_received.append(await fresh.recv(100))
+                received.set()
+
+            tg.start_soon(read_fresh)
+            await wait_all_tasks_blocked()
+            await fresh_peer.sendall(b"fresh data")
+            await received.wait()
+            assert fresh_received == [b"fresh data"]
+            # Woken once, by its own data: no wake-up meant for the old socket.
+            assert CountingSocket.waits.pop(id(fresh)) == 1
+    old_peer.close()
+    assert_ebadf(outcomes)
+
+
+@pytest.mark.parametrize("closer", ["task", "thread"])
+async def test_socket_reusing_the_fd_gets_only_its_own_wakeups(
+    closer: str, no_fd_leak: None
+) -> None:
+    with anyio.fail_after(GUARD):
+        for _ in range(20):
+            await _reuse_round(closer)
+
+
+# -- asock_sync: threads ------------------------------------------------------------
+
+
+class ThreadWaiters:
+    """Blocking asock_sync calls, each in its own thread."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, BaseException | object] = {}
+        self.threads: list[threading.Thread] = []
+
+    def start(self, name: str, call: Callable[[], Any]) -> None:
+        def run() -> None:
+            try:
+                self.outcomes[name] = call()
+            except Exception as exc:
+                self.outcomes[name] = exc
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(GUARD)
+        hung = [thread.name for thread in self.threads if thread.is_alive()]
+        assert not hung, f"still blocked after close(): {hung}"
+
+
+def wait_until_blocked(threads: list[threading.Thread]) -> None:
+    """Wait until every thread sits in the blocking driver (in poll) or has finished."""
+    import sys
+    import time
+
+    deadline = time.monotonic() + GUARD
+    while time.monotonic() < deadline:
+        frames = sys._current_frames()
+        if all(
+            not t.is_alive()
+            or (
+                t.ident in frames
+                and frames[t.ident].f_code.co_filename == blocking.__file__  # type: ignore[index]
+            )
+            for t in threads
+        ):
+            return
+        time.sleep(0.005)
+    raise AssertionError("threads never blocked")
+
+
+def test_sync_close_from_another_thread_wakes_every_waiter(no_fd_leak_sync: None) -> None:
+    stream, stream_peer = asock_sync.socketpair()
+    shrink_buffers(stream._sock)
+    fill_send_buffer(stream._sock)
+    stream.settimeout(None)
+    dgram = asock_sync.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM)
+    dgram.bind(("127.0.0.1", 0))
+    listener = asock_sync.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    backlog = FullBacklog.open()
+    connecting = asock_sync.socket()
+    waiters = ThreadWaiters()
+    try:
+        waiters.start("recv", lambda: stream.recv(100))
+        waiters.start("recv_into", lambda: stream.recv_into(bytearray(100)))
+        waiters.start("recvfrom", lambda: stream.recvfrom(100))
+        waiters.start("recvmsg", lambda: stream.recvmsg(100))
+        waiters.start("sendall", lambda: stream.sendall(b"x" * 1_000_000))
+        waiters.start("udp recvfrom", lambda: dgram.recvfrom(100))
+        waiters.start("accept", listener.accept)
+        waiters.start("accept again", listener.accept)
+        waiters.start("connect", lambda: connecting.connect(backlog.address))
+        wait_until_blocked(waiters.threads)
+        for sock in (stream, dgram, listener, connecting):
+            sock.close()
+        waiters.join()
+    finally:
+        for sock in (stream, stream_peer, dgram, listener, connecting):
+            sock.close()
+        backlog.close()
+    assert len(waiters.outcomes) == 9
+    assert_ebadf(waiters.outcomes)
+
+
+def test_sync_socket_reusing_the_fd_gets_its_own_data(no_fd_leak_sync: None) -> None:
+    # Many rounds, closing at once rather than after the thread blocked: the
+    # close lands anywhere in the thread's call, including between its check
+    # for a closed socket and its poll().
+    for round_number in range(300):
+        old, old_peer = asock_sync.socketpair()
+        old_fd = old.fileno()
+        waiters = ThreadWaiters()
+        waiters.start("recv", lambda old=old: old.recv(10))  # type: ignore[misc]
+        if round_number % 2:
+            wait_until_blocked(waiters.threads)
+        old.close()
+        fresh, fresh_peer = asock_sync.socketpair()
+        try:
+            assert old_fd in (fresh.fileno(), fresh_peer.fileno())
+            fresh_waiters = ThreadWaiters()
+            fresh_waiters.start("fresh recv", lambda fresh=fresh: fresh.recv(100))  # type: ignore[misc]
+            # The old waiter finishes while the new socket is still idle.
+            waiters.join()
+            fresh_peer.sendall(b"fresh data")
+            fresh_waiters.join()
+        finally:
+            for sock in (old_peer, fresh, fresh_peer):
+                sock.close()
+        assert_ebadf(waiters.outcomes)
+        assert fresh_waiters.outcomes == {"fresh recv": b"fresh data"}
