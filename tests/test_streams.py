@@ -13,7 +13,8 @@ import os
 import socket
 import ssl
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -207,23 +208,47 @@ async def test_send_fds_accepts_objects_with_fileno() -> None:
                 await left.send_fds(b"bad", [object()])  # type: ignore[list-item]
 
 
+@contextmanager
+def silent_endpoint(port: int) -> Iterator[tuple[str, int]]:
+    """A TCP address on loopback whose connects neither succeed nor fail.
+
+    A listener with backlog 0 whose one queue slot is taken: the kernel
+    drops further SYNs, so a connect to it waits (until TCP gives up, minutes later).
+    """
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind(("127.0.0.2", port))
+        listener.listen(0)
+        filler.connect(listener.getsockname())
+        yield listener.getsockname()
+
+
 async def test_happy_eyeballs_moves_past_a_silent_address() -> None:
-    """The first address never answers (TEST-NET-1); the second wins after the delay."""
     listener = await asock.streams.create_tcp_listener(local_host="127.0.0.1")
     async with listener:
         port = listener.extra(SocketAttribute.local_port)
-        previous = asock.set_custom_hostname_resolver(
-            FixedResolver("eyeballs.test", ["192.0.2.1", "127.0.0.1"])
-        )
-        try:
-            with anyio.fail_after(5):
-                stream = await asock.streams.connect_tcp(
-                    "eyeballs.test", port, happy_eyeballs_delay=0.05
-                )
-        finally:
-            asock.set_custom_hostname_resolver(previous)
-        async with stream:
-            assert stream.extra(SocketAttribute.remote_address) == ("127.0.0.1", port)
+        with silent_endpoint(port):
+            previous = asock.set_custom_hostname_resolver(
+                FixedResolver("eyeballs.test", ["127.0.0.2", "127.0.0.1"])
+            )
+            try:
+                with anyio.fail_after(5):
+                    stream = await asock.streams.connect_tcp(
+                        "eyeballs.test", port, happy_eyeballs_delay=0.05
+                    )
+            finally:
+                asock.set_custom_hostname_resolver(previous)
+            async with stream:
+                assert stream.extra(SocketAttribute.remote_address) == ("127.0.0.1", port)
+
+
+async def test_cancelled_connect_leaves_nothing_open() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.2", 0))
+        port = probe.getsockname()[1]
+    with silent_endpoint(port):
+        with anyio.move_on_after(0.1) as scope:
+            await asock.streams.connect_tcp("127.0.0.2", port)
+        assert scope.cancelled_caught
 
 
 async def test_all_attempts_failing_chains_every_error() -> None:

@@ -816,3 +816,17 @@ async def test_udp_reuse_port(impl: Implementation) -> None:
             assert second.extra(SocketAttribute.local_port) == port
         with pytest.raises(OSError):
             await impl.create_udp_socket(local_host="127.0.0.1", local_port=port)
+
+
+async def test_unix_listener_from_socket(impl: Implementation, tmp_path: Path) -> None:
+    path = str(tmp_path / "adopted.sock")
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.bind(path)
+    raw.listen()
+    async with await impl.unix_listener_from_socket(raw) as listener:
+        assert listener.extra(SocketAttribute.local_address) == path
+        with anyio.fail_after(5):
+            async with await impl.connect_unix(path.encode()) as client:
+                async with await listener.accept() as server:
+                    await server.send(b"adopted listener")
+                    assert await client.receive() == b"adopted listener"
