@@ -30,6 +30,8 @@ class Implementation:
     create_unix_listener: Callable[..., Awaitable[Any]]
     create_udp_socket: Callable[..., Awaitable[Any]]
     create_connected_udp_socket: Callable[..., Awaitable[Any]]
+    create_unix_datagram_socket: Callable[..., Awaitable[Any]]
+    create_connected_unix_datagram_socket: Callable[..., Awaitable[Any]]
     stream_from_socket: Callable[[Any], Awaitable[Any]]
     unix_stream_from_socket: Callable[[Any], Awaitable[Any]]
     tcp_listener_from_socket: Callable[[Any], Awaitable[Any]]
@@ -49,6 +51,8 @@ ANYIO = Implementation(
     create_unix_listener=anyio.create_unix_listener,
     create_udp_socket=anyio.create_udp_socket,
     create_connected_udp_socket=anyio.create_connected_udp_socket,
+    create_unix_datagram_socket=anyio.create_unix_datagram_socket,
+    create_connected_unix_datagram_socket=anyio.create_connected_unix_datagram_socket,
     stream_from_socket=anyio.abc.SocketStream.from_socket,
     unix_stream_from_socket=anyio.abc.UNIXSocketStream.from_socket,
     tcp_listener_from_socket=anyio.abc.SocketListener.from_socket,
@@ -65,6 +69,8 @@ ASOCK = Implementation(
     create_unix_listener=asock.streams.create_unix_listener,
     create_udp_socket=asock.streams.create_udp_socket,
     create_connected_udp_socket=asock.streams.create_connected_udp_socket,
+    create_unix_datagram_socket=asock.streams.create_unix_datagram_socket,
+    create_connected_unix_datagram_socket=asock.streams.create_connected_unix_datagram_socket,
     stream_from_socket=asock.streams.SocketStream.from_socket,
     unix_stream_from_socket=asock.streams.UNIXSocketStream.from_socket,
     tcp_listener_from_socket=asock.streams.TCPListener.from_socket,

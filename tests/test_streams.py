@@ -343,3 +343,18 @@ async def test_full_duplex_transfer(tcp_pair: tuple[SocketStream, SocketStream])
                 tg.start_soon(drain, stream)
     assert received[server] == payloads[client]
     assert received[client] == payloads[server]
+
+
+async def test_unix_datagram_from_socketpair() -> None:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    connected = await asock.streams.ConnectedUNIXDatagramSocket.from_socket(a)
+    unconnected = await asock.streams.UNIXDatagramSocket.from_socket(b)
+    async with connected, unconnected:
+        await connected.send(b"one datagram")
+        await connected.send(b"two")
+        with anyio.fail_after(5):
+            assert (await unconnected.receive())[0] == b"one datagram"
+            assert (await unconnected.receive())[0] == b"two"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as inet:
+        with pytest.raises(ValueError):
+            await asock.streams.UNIXDatagramSocket.from_socket(inet)

@@ -830,3 +830,62 @@ async def test_unix_listener_from_socket(impl: Implementation, tmp_path: Path) -
                 async with await listener.accept() as server:
                     await server.send(b"adopted listener")
                     assert await client.receive() == b"adopted listener"
+
+
+# -- UNIX datagrams -------------------------------------------------------------
+
+
+async def test_unix_datagram_roundtrip(impl: Implementation, tmp_path: Path) -> None:
+    a_path, b_path = str(tmp_path / "a.dgram"), str(tmp_path / "b.dgram")
+    async with await impl.create_unix_datagram_socket(
+        local_path=a_path
+    ) as a, await impl.create_unix_datagram_socket(local_path=b_path, local_mode=0o600) as b:
+        assert os.stat(b_path).st_mode & 0o777 == 0o600
+        assert a.extra(SocketAttribute.family) == socket.AF_UNIX
+        assert a.extra(SocketAttribute.local_address) == a_path
+        assert a.extra(SocketAttribute.remote_address, None) is None
+        await a.sendto(b"to b", b_path)
+        with anyio.fail_after(5):
+            assert await b.receive() == (b"to b", a_path)
+        await b.send((b"to a", a_path))
+        with anyio.fail_after(5):
+            assert await a.receive() == (b"to a", b_path)
+
+
+async def test_connected_unix_datagram(impl: Implementation, tmp_path: Path) -> None:
+    server_path, client_path = str(tmp_path / "server"), str(tmp_path / "client")
+    async with await impl.create_unix_datagram_socket(local_path=server_path) as server:
+        with pytest.raises(FileNotFoundError):
+            await impl.create_connected_unix_datagram_socket(tmp_path / "missing")
+        async with await impl.create_connected_unix_datagram_socket(
+            server_path, local_path=client_path
+        ) as client:
+            assert client.extra(SocketAttribute.remote_address) == server_path
+            await client.send(b"hello")
+            with anyio.fail_after(5):
+                assert await server.receive() == (b"hello", client_path)
+            await server.sendto(b"reply", client_path)
+            with anyio.fail_after(5):
+                assert await client.receive() == b"reply"
+
+
+async def test_unix_datagram_closed_and_busy(impl: Implementation) -> None:
+    dgram = await impl.create_unix_datagram_socket()
+    closed: list[BaseException] = []
+
+    async def receiver() -> None:
+        try:
+            await dgram.receive()
+        except ClosedResourceError as exc:
+            closed.append(exc)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(receiver)
+            await wait_all_tasks_blocked()
+            with pytest.raises(BusyResourceError):
+                await dgram.receive()
+            await dgram.aclose()
+    assert len(closed) == 1
+    with pytest.raises(ClosedResourceError):
+        await dgram.send((b"x", "/nonexistent"))

@@ -2,7 +2,8 @@
 
 Adapters that implement anyio's abstract socket classes
 (``anyio.abc.SocketStream``, ``UNIXSocketStream``, ``SocketListener``,
-``UDPSocket``, ``ConnectedUDPSocket``) with anyio's semantics, each owning an
+``UDPSocket``, ``ConnectedUDPSocket``, ``UNIXDatagramSocket``,
+``ConnectedUNIXDatagramSocket``) with anyio's semantics, each owning an
 :class:`asock.socket`, and entry points with the signatures of anyio's own
 (``connect_tcp``, ``create_tcp_listener``, ...). Everything anyio builds on
 byte streams (``TLSStream``, ``TLSListener``, ``BufferedByteReceiveStream``,
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 from ._adapters import (
     ConnectedUDPSocket,
+    ConnectedUNIXDatagramSocket,
     SocketStream,
     TCPListener,
     UDPSocket,
+    UNIXDatagramSocket,
     UNIXListener,
     UNIXSocketStream,
 )
@@ -23,22 +26,28 @@ from ._connect import (
     connect_tcp,
     connect_unix,
     create_connected_udp_socket,
+    create_connected_unix_datagram_socket,
     create_tcp_listener,
     create_udp_socket,
+    create_unix_datagram_socket,
     create_unix_listener,
 )
 
 __all__ = [
     "ConnectedUDPSocket",
+    "ConnectedUNIXDatagramSocket",
     "SocketStream",
     "TCPListener",
     "UDPSocket",
+    "UNIXDatagramSocket",
     "UNIXListener",
     "UNIXSocketStream",
     "connect_tcp",
     "connect_unix",
     "create_connected_udp_socket",
+    "create_connected_unix_datagram_socket",
     "create_tcp_listener",
     "create_udp_socket",
+    "create_unix_datagram_socket",
     "create_unix_listener",
 ]

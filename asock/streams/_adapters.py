@@ -354,6 +354,18 @@ class _Datagram(_Adapter):
         self._send_guard = ResourceGuard("writing to")
 
 
+class _ConnectedDatagram(_Datagram):
+    async def receive(self) -> bytes:
+        """Wait for a datagram from the connected peer and return it."""
+        with self._receive_guard:
+            return await self._call(self._socket.recv, _MAX_READ)
+
+    async def send(self, item: bytes) -> None:
+        """Send ``item`` as one datagram to the connected peer."""
+        with self._send_guard:
+            await self._call(self._socket.send, item)
+
+
 class UDPSocket(_Datagram, abc.UDPSocket):
     """An unconnected UDP socket as an ``anyio.abc.UDPSocket``.
 
@@ -382,7 +394,7 @@ class UDPSocket(_Datagram, abc.UDPSocket):
             await self._call(self._socket.sendto, data, address)
 
 
-class ConnectedUDPSocket(_Datagram, abc.ConnectedUDPSocket):
+class ConnectedUDPSocket(_ConnectedDatagram, abc.ConnectedUDPSocket):
     """A connected UDP socket as an ``anyio.abc.ConnectedUDPSocket``; items are bytes.
 
     An ICMP error reported for an earlier datagram (such as ECONNREFUSED)
@@ -398,12 +410,43 @@ class ConnectedUDPSocket(_Datagram, abc.ConnectedUDPSocket):
         """
         return cls(adopt(sock_or_fd, _stdlib.SOCK_DGRAM, require_connected=True))
 
-    async def receive(self) -> bytes:
-        """Wait for a datagram from the connected peer and return it."""
-        with self._receive_guard:
-            return await self._call(self._socket.recv, _MAX_READ)
 
-    async def send(self, item: bytes) -> None:
-        """Send ``item`` as one datagram to the connected peer."""
+class UNIXDatagramSocket(_Datagram, abc.UNIXDatagramSocket):
+    """An unconnected AF_UNIX datagram socket as an ``anyio.abc.UNIXDatagramSocket``.
+
+    Items are ``(data, path)``. Raises like :class:`UDPSocket`.
+    """
+
+    @classmethod
+    async def from_socket(cls, sock_or_fd: SocketLike) -> Self:
+        """Wrap an AF_UNIX datagram socket; takes ownership. Never waits.
+
+        Raises ValueError for another family or type.
+        """
+        return cls(adopt(sock_or_fd, _stdlib.SOCK_DGRAM, _stdlib.AF_UNIX))
+
+    async def receive(self) -> tuple[bytes, str]:
+        """Wait for a datagram; return it and the sender's path (as the kernel reports it)."""
+        with self._receive_guard:
+            data, address = await self._call(self._socket.recvfrom, _MAX_READ)
+        return data, address
+
+    async def send(self, item: tuple[bytes, str]) -> None:
+        """Send the datagram ``(data, path)``."""
+        data, path = item
         with self._send_guard:
-            await self._call(self._socket.send, item)
+            await self._call(self._socket.sendto, data, path)
+
+
+class ConnectedUNIXDatagramSocket(_ConnectedDatagram, abc.ConnectedUNIXDatagramSocket):
+    """A connected AF_UNIX datagram socket as an ``anyio.abc.ConnectedUNIXDatagramSocket``."""
+
+    @classmethod
+    async def from_socket(cls, sock_or_fd: SocketLike) -> Self:
+        """Wrap a connected AF_UNIX datagram socket; takes ownership. Never waits.
+
+        Raises ValueError for another family or type or an unconnected socket.
+        """
+        return cls(
+            adopt(sock_or_fd, _stdlib.SOCK_DGRAM, _stdlib.AF_UNIX, require_connected=True)
+        )

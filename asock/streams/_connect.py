@@ -1,8 +1,9 @@
 """Entry points with anyio's signatures that hand back asock-backed adapters.
 
 ``connect_tcp``, ``connect_unix``, ``create_tcp_listener``,
-``create_unix_listener``, ``create_udp_socket`` and
-``create_connected_udp_socket`` take the arguments of the anyio functions of
+``create_unix_listener``, ``create_udp_socket``,
+``create_connected_udp_socket``, ``create_unix_datagram_socket`` and
+``create_connected_unix_datagram_socket`` take the arguments of the anyio functions of
 the same names and follow their rules; the sockets are asock's and every
 wait goes through asock's operation layer.
 """
@@ -26,9 +27,11 @@ from .._resolver import getaddrinfo
 from .._socket import socket
 from ._adapters import (
     ConnectedUDPSocket,
+    ConnectedUNIXDatagramSocket,
     SocketStream,
     TCPListener,
     UDPSocket,
+    UNIXDatagramSocket,
     UNIXListener,
     UNIXSocketStream,
 )
@@ -241,6 +244,25 @@ def _remove_stale_socket_file(path: str) -> None:
         os.unlink(path)
 
 
+async def _unix_socket(
+    path: str | bytes | os.PathLike[Any] | None, mode: int | None, kind: int
+) -> socket:
+    """An AF_UNIX socket bound to ``path`` (replacing a stale socket file) with ``mode``."""
+    sock = socket(_stdlib.AF_UNIX, kind)
+    if path is None:
+        return sock
+    try:
+        path_str = os.fsdecode(path)
+        _remove_stale_socket_file(path_str)
+        await sock.bind(path_str)
+        if mode is not None:
+            os.chmod(path_str, mode)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 async def create_unix_listener(
     path: str | bytes | os.PathLike[Any],
     *,
@@ -253,18 +275,47 @@ async def create_unix_listener(
     A socket file already at ``path`` is removed first (any other file makes
     bind fail with OSError); ``mode`` sets its permissions. Never waits.
     """
-    path_str = os.fsdecode(path)
-    _remove_stale_socket_file(path_str)
-    sock = socket(_stdlib.AF_UNIX, kind)
+    sock = await _unix_socket(path, mode, kind)
     try:
-        await sock.bind(path_str)
-        if mode is not None:
-            os.chmod(path_str, mode)
         sock.listen(min(backlog, _MAX_BACKLOG))
     except BaseException:
         sock.close()
         raise
     return UNIXListener(sock)
+
+
+async def create_unix_datagram_socket(
+    *,
+    local_path: str | bytes | os.PathLike[Any] | None = None,
+    local_mode: int | None = None,
+) -> UNIXDatagramSocket:
+    """An AF_UNIX datagram socket, as ``anyio.create_unix_datagram_socket``.
+
+    Bound to ``local_path`` if given (a stale socket file there is removed
+    first), so that others can send to it. Raises OSError. Never waits.
+    """
+    return UNIXDatagramSocket(await _unix_socket(local_path, local_mode, _stdlib.SOCK_DGRAM))
+
+
+async def create_connected_unix_datagram_socket(
+    remote_path: str | bytes | os.PathLike[Any],
+    *,
+    local_path: str | bytes | os.PathLike[Any] | None = None,
+    local_mode: int | None = None,
+) -> ConnectedUNIXDatagramSocket:
+    """An AF_UNIX datagram socket connected to ``remote_path``.
+
+    As ``anyio.create_connected_unix_datagram_socket``; ``local_path`` as in
+    :func:`create_unix_datagram_socket`. Raises OSError (e.g.
+    FileNotFoundError). Never waits.
+    """
+    sock = await _unix_socket(local_path, local_mode, _stdlib.SOCK_DGRAM)
+    try:
+        await sock.connect(os.fspath(remote_path))
+    except BaseException:
+        sock.close()
+        raise
+    return ConnectedUNIXDatagramSocket(sock)
 
 
 async def _udp_socket(
