@@ -30,6 +30,7 @@ import errno
 import io
 import operator
 import os
+import signal
 import socket as _stdlib
 from collections.abc import Callable, Iterable
 from time import monotonic
@@ -291,6 +292,16 @@ async def connect_ex(s: SocketBase, address: Any) -> int:
     return 0
 
 
+#: Sends never raise SIGPIPE, even in a process that restored its default
+#: action (which kills): a broken connection is BrokenPipeError, as usual.
+_NOSIGNAL = int(getattr(_stdlib, "MSG_NOSIGNAL", 0))
+
+
+def _quiet(flags: Any) -> Any:
+    """``flags`` plus MSG_NOSIGNAL; a non-int is left for the stdlib to reject."""
+    return flags | _NOSIGNAL if type(flags) is int else flags
+
+
 def _flag_arg(args: tuple[Any, ...], index: int) -> int:
     """The flags among positional ``args`` (0 when not given)."""
     return args[index] if len(args) > index else 0
@@ -356,7 +367,7 @@ async def send(s: SocketBase, data: Buffer, flags: int = 0) -> int:
     ``TimeoutError`` when the timeout expires, OSError (e.g.
     ``BrokenPipeError``) otherwise.
     """
-    return await _call(s, WRITE, s._sock.send, data, flags, flags=flags)
+    return await _call(s, WRITE, s._sock.send, data, _quiet(flags), flags=flags)
 
 
 async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
@@ -371,6 +382,10 @@ async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
             _parse_c_int(args[0])
         args = (*args[:-1], await s._resolve_address(args[-1]))
     flags = args[0] if len(args) == 2 else 0
+    if len(args) == 1:
+        args = (_NOSIGNAL, args[0])
+    elif len(args) == 2:
+        args = (_quiet(args[0]), args[1])
     return await _call(s, WRITE, s._sock.sendto, data, *args, flags=flags)
 
 
@@ -383,7 +398,12 @@ async def sendmsg(s: SocketBase, buffers: Iterable[Buffer], *args: Any) -> int:
     if len(args) == 3 and _wants_lookup(s, args[2]):
         _parse_c_int(args[1])
         args = (*args[:2], await s._resolve_address(args[2]))
-    return await _call(s, WRITE, s._sock.sendmsg, buffers, *args, flags=_flag_arg(args, 1))
+    flags = _flag_arg(args, 1)
+    if len(args) <= 1:
+        args = (args[0] if args else (), _NOSIGNAL)
+    else:
+        args = (args[0], _quiet(args[1]), *args[2:])
+    return await _call(s, WRITE, s._sock.sendmsg, buffers, *args, flags=flags)
 
 
 async def sendmsg_afalg(s: SocketBase, *args: Any, **kwargs: Any) -> int:
@@ -414,6 +434,7 @@ async def sendall(s: SocketBase, data: Buffer, flags: int = 0) -> None:
     """
     sock = s._sock
     sent = 0
+    quiet = _quiet(flags)
     with memoryview(data) as view:
         chunk = view if view.itemsize == 1 and view.ndim == 1 else view.cast("B")
         total = chunk.nbytes
@@ -424,7 +445,7 @@ async def sendall(s: SocketBase, data: Buffer, flags: int = 0) -> None:
                 await s._checkpoint()
             while True:
                 try:
-                    sent += sock.send(chunk[sent:], flags)
+                    sent += sock.send(chunk[sent:], quiet)
                     if sent >= total:
                         return
                     continue
@@ -537,7 +558,7 @@ async def _sendfile_kernel(
     progressed = False
     while offset < end:
         try:
-            n = os.sendfile(s._sock.fileno(), fileno, offset, min(end - offset, _SENDFILE_MAX))
+            n = _os_sendfile(s._sock.fileno(), fileno, offset, min(end - offset, _SENDFILE_MAX))
         except BlockingIOError:
             await wait_until(s, WRITE, deadline)
             continue
@@ -551,6 +572,29 @@ async def _sendfile_kernel(
         progressed = True
         offset += n
         yield n
+
+
+_SIGPIPE = getattr(signal, "SIGPIPE", None)
+
+
+def _os_sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+    """``os.sendfile`` that never raises SIGPIPE (it takes no MSG_NOSIGNAL).
+
+    Where SIGPIPE is not ignored, it is blocked in this thread for the call,
+    and the one a broken connection raised is taken off again.
+    """
+    if _SIGPIPE is None or signal.getsignal(_SIGPIPE) == signal.SIG_IGN:
+        return os.sendfile(out_fd, in_fd, offset, count)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {_SIGPIPE})
+    try:
+        return os.sendfile(out_fd, in_fd, offset, count)
+    except BrokenPipeError:
+        if _SIGPIPE not in blocked:
+            signal.sigtimedwait({_SIGPIPE}, 0)
+        raise
+    finally:
+        if _SIGPIPE not in blocked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 async def _sendfile_copy(
@@ -567,7 +611,7 @@ async def _sendfile_copy(
         view = memoryview(block)
         while view:
             try:
-                n = s._sock.send(view)
+                n = s._sock.send(view, _NOSIGNAL)
             except BlockingIOError:
                 await wait_until(s, WRITE, deadline)
                 continue
