@@ -1,4 +1,4 @@
-"""anyio's socket stream, listener and UDP classes, implemented on asock sockets.
+"""anyio's socket stream, listener and datagram classes, implemented on asock sockets.
 
 Each adapter owns one :class:`asock.socket` and calls its awaitable methods
 (the operation layer does every wait). What the adapters add is anyio's
