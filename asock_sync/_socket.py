@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import socket as _stdlib
-import warnings
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -59,15 +58,6 @@ class socket(SocketBase):
 
     async def _wait(self, event: int, timeout: float | None) -> bool:
         return blocking.wait(self, event, timeout)
-
-    def __del__(self) -> None:
-        # An unset slot means __init__ failed before a descriptor existed.
-        sock: _stdlib.socket | None = getattr(self, "_sock", None)
-        if sock is not None and sock.fileno() >= 0:
-            # Like the stdlib: warn about the leak, naming this socket (not
-            # the inner one), then close it and free the wake-up descriptor.
-            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
-            self._real_close()
 
     @property
     def timeout(self) -> float | None:

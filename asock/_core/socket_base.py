@@ -13,6 +13,7 @@ import errno
 import os
 import socket as _stdlib
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
 
 if TYPE_CHECKING:
@@ -333,6 +334,15 @@ class SocketBase:
             self._io_refs -= 1
         if self._closed:
             self.close()
+
+    def __del__(self) -> None:
+        # An unset slot means __init__ failed before a descriptor existed.
+        sock: _stdlib.socket | None = getattr(self, "_sock", None)
+        if sock is not None and sock.fileno() >= 0:
+            # Like the stdlib: warn about the leak, naming this socket (not
+            # the inner one), then close it and free the wake-up descriptor.
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
+            self._real_close()
 
     def __enter__(self) -> Self:
         return self
