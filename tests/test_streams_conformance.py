@@ -889,3 +889,39 @@ async def test_unix_datagram_closed_and_busy(impl: Implementation) -> None:
     assert len(closed) == 1
     with pytest.raises(ClosedResourceError):
         await dgram.send((b"x", "/nonexistent"))
+
+
+async def test_serve_many_concurrent_clients(impl: Implementation) -> None:
+    listener = await impl.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(SocketAttribute.local_port)
+
+    async def echo_until_eof(stream: Any) -> None:
+        async with stream:
+            try:
+                while True:
+                    await stream.send(await stream.receive())
+            except EndOfStream:
+                pass
+
+    answers: dict[int, bytes] = {}
+
+    async def client(n: int) -> None:
+        async with await impl.connect_tcp("127.0.0.1", port) as stream:
+            message = f"client {n} ".encode() * 100
+            await stream.send(message)
+            await stream.send_eof()
+            received = b""
+            try:
+                while True:
+                    received += await stream.receive()
+            except EndOfStream:
+                answers[n] = received
+
+    with anyio.fail_after(20):
+        async with listener, anyio.create_task_group() as server_tg:
+            server_tg.start_soon(listener.serve, echo_until_eof)
+            async with anyio.create_task_group() as clients:
+                for n in range(50):
+                    clients.start_soon(client, n)
+            server_tg.cancel_scope.cancel()
+    assert answers == {n: f"client {n} ".encode() * 100 for n in range(50)}
