@@ -40,8 +40,9 @@ class NotAvailable(Exception):
     """The implementation has no way to run this workload (shown as n/a)."""
 
 
-Runner = Callable[..., Any]
-Serve = Callable[[_stdlib.socket, Callable[[], object], Callable[[], None]], None]
+#: Blocks until the server should stop (run in a thread).
+Stop = Callable[[], object]
+Serve = Callable[[_stdlib.socket, Stop, Callable[[], None]], None]
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _sync_impl(name: str, module: Any) -> Impl:
             return perf_counter() - start
 
     def serve(
-        listener_raw: _stdlib.socket, wait_stop: Callable[[], object], on_connection: Callable[[], None]
+        listener_raw: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
     ) -> None:
         listener = adopt(listener_raw)
 
@@ -218,7 +219,7 @@ async def _asock_udp(a_raw: _stdlib.socket, b_raw: _stdlib.socket, n: int) -> fl
 
 
 async def _asock_serve(
-    listener_raw: _stdlib.socket, wait_stop: Callable[[], object], on_connection: Callable[[], None]
+    listener_raw: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
 ) -> None:
     listener = asock.from_stdlib_socket(listener_raw)
 
@@ -332,12 +333,13 @@ async def _sock_udp(a: _stdlib.socket, b: _stdlib.socket, n: int) -> float:
                 for _ in range(UDP_WINDOW):
                     await loop.sock_recvfrom(b, 2048)
         except NotImplementedError:
-            raise NotAvailable(f"{type(loop).__module__} has no sock_sendto/sock_recvfrom") from None
+            module = type(loop).__module__
+            raise NotAvailable(f"{module} has no sock_sendto/sock_recvfrom") from None
         return perf_counter() - start
 
 
 async def _sock_serve(
-    listener: _stdlib.socket, wait_stop: Callable[[], object], on_connection: Callable[[], None]
+    listener: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
 ) -> None:
     loop = asyncio.get_running_loop()
     listener.setblocking(False)
@@ -484,7 +486,7 @@ async def _protocol_udp(a: _stdlib.socket, b: _stdlib.socket, n: int) -> float:
 
 
 async def _protocol_serve(
-    listener: _stdlib.socket, wait_stop: Callable[[], object], on_connection: Callable[[], None]
+    listener: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
 ) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: _EchoProtocol(on_connection), sock=listener)
@@ -563,7 +565,7 @@ def _trio_impl() -> Impl:
             return perf_counter() - start
 
     async def serve(
-        listener_raw: _stdlib.socket, wait_stop: Callable[[], object], on_connection: Callable[[], None]
+        listener_raw: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
     ) -> None:
         listener = trio.socket.from_stdlib_socket(listener_raw)
 
@@ -666,7 +668,7 @@ async def _anyio_udp(a_raw: _stdlib.socket, b_raw: _stdlib.socket, n: int) -> fl
 
 
 async def _anyio_serve(
-    listener_raw: _stdlib.socket, wait_stop: Callable[[], object], on_connection: Callable[[], None]
+    listener_raw: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
 ) -> None:
     from anyio.abc import SocketListener, SocketStream
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
-from .impls import UDP_WINDOW, Impl, NotAvailable, implementations, implementation_names
+from .impls import UDP_WINDOW, Impl, NotAvailable, implementation_names, implementations
 from .peers import raise_fd_limit
 
 
@@ -338,7 +338,8 @@ def format_table(columns: list[str], results: Results) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
     for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        cells = [row[0].ljust(widths[0])]
+        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
         lines.append("  ".join(cells).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -370,7 +371,8 @@ def format_targets(verdicts: list[dict[str, Any]]) -> str:
     """One line per target: the goal, the ratio measured in this run, met or missed."""
     lines = ["targets (ratios from this run):"]
     for v in verdicts:
-        goal = f"{v['workload']}: {v['impl']} {'<=' if v['at_most'] else '>='} {v['ratio']}x {v['peer']}"
+        bound = "<=" if v["at_most"] else ">="
+        goal = f"{v['workload']}: {v['impl']} {bound} {v['ratio']}x {v['peer']}"
         if v["met"] is None:
             lines.append(f"  {goal:<58} not measured")
         else:
@@ -420,7 +422,7 @@ def plot(path: str, columns: list[str], results: Results) -> None:
     figure, axes = plt.subplots(
         len(shown), 1, figsize=(11, 2.6 * len(shown)), squeeze=False, layout="constrained"
     )
-    for axis, workload in zip(axes[:, 0], shown):
+    for axis, workload in zip(axes[:, 0], shown, strict=True):
         row = results[workload.name]
         names = [c for c in columns if row[c].median is not None]
         values = [row[c].median or 0.0 for c in names]
@@ -431,8 +433,10 @@ def plot(path: str, columns: list[str], results: Results) -> None:
         axis.barh(names, values, color=colours)
         axis.invert_yaxis()
         better = "lower" if workload.lower_is_better else "higher"
-        axis.set_title(f"{workload.name}: {workload.description} ({workload.unit}, {better} is better)",
-                       fontsize=9)
+        axis.set_title(
+            f"{workload.name}: {workload.description} ({workload.unit}, {better} is better)",
+            fontsize=9,
+        )
         axis.tick_params(labelsize=8)
     figure.savefig(path, dpi=110)
     plt.close(figure)

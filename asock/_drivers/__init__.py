@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import sniffio
 
+from .asyncio_driver import DRIVER as _ASYNCIO_DRIVER
+
 if TYPE_CHECKING:
     from .._core.socket_base import SocketBase
 
@@ -44,9 +46,7 @@ def current_driver() -> Driver:
             _trio_driver = DRIVER
         return _trio_driver
     if name in (None, "asyncio") and _get_running_loop() is not None:
-        from .asyncio_driver import DRIVER as ASYNCIO_DRIVER
-
-        return ASYNCIO_DRIVER
+        return _ASYNCIO_DRIVER
     raise RuntimeError(
         "asock sockets are awaited inside asyncio, uvloop or trio; "
         f"found {name or 'no running event loop'} (use asock_sync for blocking code)"

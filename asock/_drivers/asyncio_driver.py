@@ -1,25 +1,194 @@
-"""Readiness waits for asyncio and uvloop, on the loop's own add_reader/add_writer.
+"""Readiness waits for asyncio and uvloop.
 
-A socket has at most one reader and one writer registration per loop, shared
-by every task waiting on it; the first waiter registers, the wake-up wakes
-them all (each retries its call, and those that find nothing wait again), and
-the registration is dropped as soon as nobody waits, so an idle socket costs
-the selector nothing.
+Where ``select.epoll`` exists, each event loop gets one edge-triggered epoll
+instance owned by asock (an :class:`_EpollHub`), watched by the loop through a
+single ``add_reader``. A socket is registered with it once, on its first wait,
+and stays registered until close() or detach(), so a wait costs no system
+call: it parks a future in the socket's queue, and the hub's reader callback
+drains the epoll instance and wakes the waiters of each socket that became
+ready. (The loop's own ``add_reader``/``remove_reader`` per wait costs two
+``epoll_ctl`` calls, and on uvloop a libuv poll handle made and closed.)
+
+Edge-triggered readiness is safe here because the operation layer only waits
+after its system call failed with ``EAGAIN`` (or ``EINPROGRESS``): from then on
+the socket can only become ready by a new edge, which epoll queues even while
+nobody is collecting it, and the waiter is in place before the loop runs the
+hub's callback again. Every waiter of a socket is woken by each edge; those
+that find nothing when retrying wait for the next one.
+
+``close()`` unregisters the descriptor from the epoll instance while it is
+still open (so a later socket reusing the number never gets this one's
+wake-ups) and wakes every waiter; their retried call fails with EBADF. The
+hub closes its epoll instance as soon as no socket is registered, so an idle
+loop holds no descriptor of asock's.
+
+Without ``select.epoll`` the loop's ``add_reader``/``add_writer`` are used per
+wait (:class:`_LoopQueue`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import select
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from .._core.socket_base import READ
 
 if TYPE_CHECKING:
     from .._core.socket_base import SocketBase
 
+_Waiters = list["asyncio.Future[bool]"]
+
+
+def _wake(waiters: _Waiters) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(True)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+if hasattr(select, "epoll"):
+    _EPOLLET = select.EPOLLET
+    _READ_MASK = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
+    _BOTH_MASK = _READ_MASK | select.EPOLLOUT
+    _READABLE = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+    _WRITABLE = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+
+    class _EpollQueue:
+        """One socket's registration with a hub, and the tasks waiting on it."""
+
+        __slots__ = ("fd", "hub", "readers", "watches_write", "writers")
+
+        def __init__(self, hub: _EpollHub, fd: int) -> None:
+            self.hub = hub
+            self.fd = fd
+            self.readers: _Waiters = []
+            self.writers: _Waiters = []
+            # EPOLLOUT is added on the first wait for writing: most sockets never
+            # wait to send, and would otherwise get a wake-up whenever the peer reads.
+            self.watches_write = False
+
+        def wake_closing(self) -> None:
+            # epoll_ctl is thread-safe: unregister now, while the number is still ours.
+            self.hub.forget(self)
+            loop = self.hub.loop
+            if _running_loop() is loop:
+                self._wake_all()
+                return
+            try:
+                loop.call_soon_threadsafe(self._wake_all)
+            except RuntimeError:  # the loop is closed: nobody can be waiting on it
+                pass
+
+        def _wake_all(self) -> None:
+            readers, self.readers = self.readers, []
+            writers, self.writers = self.writers, []
+            _wake(readers)
+            _wake(writers)
+
+        def release(self) -> None:
+            pass
+
+    class _EpollHub:
+        """asock's edge-triggered epoll instance for one event loop."""
+
+        __slots__ = ("epoll", "loop", "queues")
+
+        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+            self.loop = loop
+            self.epoll = select.epoll()
+            self.queues: dict[int, _EpollQueue] = {}
+            loop.add_reader(self.epoll.fileno(), self.dispatch)
+
+        def register(self, fd: int) -> _EpollQueue:
+            # A socket garbage-collected without close() may have left its queue
+            # under this number; the new one replaces it (the kernel dropped the
+            # old registration when the descriptor was closed).
+            queue = _EpollQueue(self, fd)
+            try:
+                self.epoll.register(fd, _READ_MASK)
+            except FileExistsError:  # still registered through a dup of the old socket
+                self.epoll.modify(fd, _READ_MASK)
+            self.queues[fd] = queue
+            return queue
+
+        def watch_write(self, queue: _EpollQueue) -> None:
+            # Re-arming reports the current state, so a socket that became
+            # writable in between still produces its edge.
+            self.epoll.modify(queue.fd, _BOTH_MASK)
+            queue.watches_write = True
+
+        def forget(self, queue: _EpollQueue) -> None:
+            if self.queues.get(queue.fd) is not queue:
+                return
+            del self.queues[queue.fd]
+            try:
+                self.epoll.unregister(queue.fd)
+            except (OSError, ValueError):
+                pass  # closed behind asock's back: the kernel dropped it already
+            if not self.queues:
+                self._close()
+
+        def _close(self) -> None:
+            if _hubs.get(self.loop) is self:
+                del _hubs[self.loop]
+            if _running_loop() is self.loop or self.loop.is_closed():
+                self._shut()
+            else:
+                try:
+                    self.loop.call_soon_threadsafe(self._shut)
+                except RuntimeError:  # closed meanwhile
+                    self._shut()
+
+        def _shut(self) -> None:
+            try:
+                self.loop.remove_reader(self.epoll.fileno())
+            except (RuntimeError, ValueError):
+                pass  # the loop is closed
+            self.epoll.close()
+
+        def dispatch(self) -> None:
+            queues = self.queues
+            for fd, mask in self.epoll.poll(0):
+                queue = queues.get(fd)
+                if queue is None:
+                    continue
+                if mask & _READABLE and queue.readers:
+                    readers, queue.readers = queue.readers, []
+                    _wake(readers)
+                if mask & _WRITABLE and queue.writers:
+                    writers, queue.writers = queue.writers, []
+                    _wake(writers)
+
+    _hubs: dict[asyncio.AbstractEventLoop, _EpollHub] = {}
+
+    def _epoll_queue(loop: asyncio.AbstractEventLoop, s: SocketBase) -> _EpollQueue | None:
+        queues = s._queues
+        queue = queues.get(loop) if queues else None
+        if queue is None:
+            queue = s._queue(loop, lambda: _register(loop, s._sock.fileno()))
+        return queue  # type: ignore[return-value]
+
+    def _register(loop: asyncio.AbstractEventLoop, fd: int) -> _EpollQueue:
+        hub = _hubs.get(loop)
+        if hub is None:
+            hub = _hubs[loop] = _EpollHub(loop)
+        return hub.register(fd)
+
 
 class _LoopQueue:
-    """The tasks of one loop waiting for one kind of readiness on one socket."""
+    """The tasks of one loop waiting for one kind of readiness on one socket.
+
+    Used without epoll: the first waiter registers with the loop, the wake-up
+    wakes them all, and the registration is dropped as soon as nobody waits.
+    """
 
     __slots__ = ("event", "fd", "loop", "waiters")
 
@@ -27,9 +196,9 @@ class _LoopQueue:
         self.loop = loop
         self.event = event
         self.fd = -1
-        self.waiters: list[asyncio.Future[bool]] = []
+        self.waiters: _Waiters = []
 
-    def _register(self, fd: int) -> None:
+    def register(self, fd: int) -> None:
         self.fd = fd
         if self.event == READ:
             self.loop.add_reader(fd, self.wake_all)
@@ -47,9 +216,7 @@ class _LoopQueue:
     def wake_all(self) -> None:
         waiters, self.waiters = self.waiters, []
         self._unregister()
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(True)
+        _wake(waiters)
 
     def discard(self, waiter: asyncio.Future[bool]) -> None:
         try:
@@ -60,11 +227,7 @@ class _LoopQueue:
             self._unregister()
 
     def wake_closing(self) -> None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self.loop:
+        if _running_loop() is self.loop:
             self.wake_all()
         else:
             # The loop belongs to another thread: only it may touch its selector.
@@ -79,30 +242,85 @@ def _expire(waiter: asyncio.Future[bool]) -> None:
         waiter.set_result(False)
 
 
+def _discard(waiters: _Waiters, waiter: asyncio.Future[bool]) -> None:
+    try:
+        waiters.remove(waiter)
+    except ValueError:
+        pass  # already taken by a wake-up
+
+
+async def _park(loop: asyncio.AbstractEventLoop, waiters: _Waiters, timeout: float | None) -> bool:
+    waiter: asyncio.Future[bool] = loop.create_future()
+    waiters.append(waiter)
+    if timeout is None:
+        try:
+            return await waiter
+        except BaseException:  # cancelled: leave the queue
+            _discard(waiters, waiter)
+            raise
+    timer = loop.call_later(timeout, _expire, waiter)
+    try:
+        woken = await waiter
+    except BaseException:
+        _discard(waiters, waiter)
+        raise
+    finally:
+        timer.cancel()
+    if not woken:  # timed out
+        _discard(waiters, waiter)
+    return woken
+
+
+async def _closing() -> bool:
+    return True
+
+
 class AsyncioDriver:
     """Waits on the running asyncio (or uvloop) event loop."""
 
-    async def wait(self, s: SocketBase, event: int, timeout: float | None) -> bool:
-        """Wait for ``event`` on ``s``; True when woken, False on timeout."""
-        loop = asyncio.get_running_loop()
-        queue = s._queue((loop, event), lambda: _LoopQueue(loop, event))
-        if queue is None:
-            return True  # closing: the retried call reports EBADF
-        assert isinstance(queue, _LoopQueue)
-        waiter: asyncio.Future[bool] = loop.create_future()
-        if not queue.waiters:
-            fd = s._sock.fileno()
-            if fd < 0:
-                return True
-            queue._register(fd)
-        queue.waiters.append(waiter)
-        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
-        try:
-            return await waiter
-        finally:
-            if timer is not None:
-                timer.cancel()
-            queue.discard(waiter)
+    if hasattr(select, "epoll"):
+
+        def wait(
+            self, s: SocketBase, event: int, timeout: float | None
+        ) -> Coroutine[Any, Any, bool]:
+            """Wait for ``event`` on ``s``; True when woken, False on timeout.
+
+            A plain function returning the coroutine that parks the task: one
+            coroutine fewer per wait.
+            """
+            loop = asyncio.get_running_loop()
+            queue = _epoll_queue(loop, s)
+            if queue is None:
+                return _closing()  # the retried call reports EBADF
+            if event == READ:
+                return _park(loop, queue.readers, timeout)
+            if not queue.watches_write:
+                queue.hub.watch_write(queue)
+            return _park(loop, queue.writers, timeout)
+
+    else:  # pragma: no cover - platforms without epoll
+
+        async def wait(self, s: SocketBase, event: int, timeout: float | None) -> bool:
+            """Wait for ``event`` on ``s``; True when woken, False on timeout."""
+            loop = asyncio.get_running_loop()
+            queue = s._queue((loop, event), lambda: _LoopQueue(loop, event))
+            if queue is None:
+                return True  # closing: the retried call reports EBADF
+            assert isinstance(queue, _LoopQueue)
+            waiter: asyncio.Future[bool] = loop.create_future()
+            if not queue.waiters:
+                fd = s._sock.fileno()
+                if fd < 0:
+                    return True
+                queue.register(fd)
+            queue.waiters.append(waiter)
+            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+            try:
+                return await waiter
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                queue.discard(waiter)
 
     async def checkpoint(self) -> None:
         """Yield to the event loop once."""
