@@ -41,8 +41,8 @@ class Settings:
 
 
 DEFAULT = Settings(
-    runs=5, hot_ops=20_000, pong_rounds=5_000, udp_datagrams=16_000 // UDP_WINDOW * UDP_WINDOW,
-    bulk_bytes=1 << 30, bulk_runs=3, echo_connections=100, echo_warmup=0.2, echo_seconds=0.5,
+    runs=5, hot_ops=20_000, pong_rounds=3_000, udp_datagrams=16_000 // UDP_WINDOW * UDP_WINDOW,
+    bulk_bytes=1 << 30, bulk_runs=3, echo_connections=100, echo_warmup=0.15, echo_seconds=0.3,
     echo_runs=3, memory_connections=10_000,
 )
 QUICK = Settings(
@@ -177,7 +177,7 @@ class Session:
 
     def _echo(self, impl: Impl) -> float:
         s = self.settings
-        listener = _stdlib.create_server(("127.0.0.1", 0), backlog=1024)
+        listener = _stdlib.create_server(("127.0.0.1", 0), backlog=4096)
         client = _helper(
             "echo-client", str(listener.getsockname()[1]), str(s.echo_connections),
             str(s.echo_warmup), str(s.echo_seconds),
@@ -192,6 +192,8 @@ class Session:
     def _memory(self, impl: Impl) -> float:
         if not os.path.exists(f"/proc/{os.getpid()}/status"):
             raise NotAvailable("needs /proc to read the server's RSS")
+        if impl.thread_per_connection:
+            raise NotAvailable("one thread per connection")
         count = self.settings.memory_connections
         raise_fd_limit(count + 256)
         server = _helper("memory-server", impl.name, str(count), stdin=subprocess.PIPE)
