@@ -97,6 +97,7 @@ SYNC_TWINS = {
     "scatter_receive_recvmsg_into",
     "pass_descriptor_send_fds",
     "capture_loopback_packets",
+    "udp_server_worker_pool",
 }
 
 NEEDS_ROOT = {"capture_loopback_packets"}
