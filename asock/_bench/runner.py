@@ -42,7 +42,7 @@ class Settings:
 
 DEFAULT = Settings(
     runs=5, hot_ops=20_000, pong_rounds=3_000, udp_datagrams=16_000 // UDP_WINDOW * UDP_WINDOW,
-    bulk_bytes=1 << 30, bulk_runs=3, echo_connections=100, echo_warmup=0.15, echo_seconds=0.3,
+    bulk_bytes=1 << 30, bulk_runs=3, echo_connections=100, echo_warmup=0.1, echo_seconds=0.3,
     echo_runs=3, memory_connections=10_000,
 )
 QUICK = Settings(
@@ -201,7 +201,7 @@ class Session:
         clients: list[_stdlib.socket] = []
         try:
             port = int(server.stdout.readline())
-            time.sleep(0.2)  # let the server reach its accept loop before the baseline
+            time.sleep(0.1)  # let the server reach its accept loop before the baseline
             before = _rss_bytes(server.pid)
             for _ in range(count):
                 clients.append(_stdlib.create_connection(("127.0.0.1", port)))
@@ -213,7 +213,11 @@ class Session:
             for client in clients:
                 client.close()
             server.stdin.close()
-            server.wait(30)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()  # never leave a server holding thousands of sockets behind
+                server.wait()
         return (after - before) / count
 
 
