@@ -1,0 +1,173 @@
+"""Readiness corner cases: one readiness event for several waiters, a woken
+waiter that is cancelled before it retries, and descriptor numbers reused
+after close (stale registrations in the event loop's poller).
+
+An edge-triggered poller reports "readable" once per arrival; these tests
+check that no waiter is left asleep while data it could take is queued.
+"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from anyio import wait_all_tasks_blocked
+
+import asock
+
+GUARD = 10
+
+
+@pytest.mark.parametrize("waiters", [2, 5])
+async def test_one_burst_wakes_every_stream_waiter(waiters: int, no_fd_leak: None) -> None:
+    # All bytes arrive in one write (one readiness event); each waiter takes one.
+    a, b = asock.socketpair()
+    got: list[bytes] = []
+
+    async def take_one() -> None:
+        got.append(await b.recv(1))
+
+    with a, b, anyio.fail_after(GUARD):
+        async with anyio.create_task_group() as tg:
+            for _ in range(waiters):
+                tg.start_soon(take_one)
+            await wait_all_tasks_blocked()
+            a._sock.send(bytes(range(waiters)))
+    assert sorted(got) == [bytes([i]) for i in range(waiters)]
+
+
+@pytest.mark.parametrize("kind", [asock.SOCK_DGRAM, "udp"])
+async def test_one_burst_of_datagrams_wakes_every_waiter(kind: object, no_fd_leak: None) -> None:
+    count = 6
+    if kind == "udp":
+        receiver = asock.socket(asock.AF_INET, asock.SOCK_DGRAM)
+        sender = asock.socket(asock.AF_INET, asock.SOCK_DGRAM)
+        await receiver.bind(("127.0.0.1", 0))
+        target = receiver.getsockname()
+
+        def burst() -> None:
+            for i in range(count):
+                sender._sock.sendto(b"%d" % i, target)
+    else:
+        sender, receiver = asock.socketpair(asock.AF_UNIX, asock.SOCK_DGRAM)
+
+        def burst() -> None:
+            for i in range(count):
+                sender._sock.send(b"%d" % i)
+
+    got: list[bytes] = []
+
+    async def take_one() -> None:
+        data, _ = await receiver.recvfrom(10)
+        got.append(data)
+
+    with sender, receiver, anyio.fail_after(GUARD):
+        async with anyio.create_task_group() as tg:
+            for _ in range(count):
+                tg.start_soon(take_one)
+            await wait_all_tasks_blocked()
+            burst()  # all datagrams queued before any waiter runs
+    assert sorted(got) == sorted(b"%d" % i for i in range(count))
+
+
+async def test_woken_waiter_cancelled_before_retry_leaves_data_for_others(
+    no_fd_leak: None,
+) -> None:
+    a, b = asock.socketpair(asock.AF_UNIX, asock.SOCK_DGRAM)
+    got: list[bytes] = []
+    first = anyio.CancelScope()
+
+    async def waiter(scope: anyio.CancelScope) -> None:
+        with scope:
+            got.append(await b.recv(100))
+
+    with a, b, anyio.fail_after(GUARD):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter, first)
+            await wait_all_tasks_blocked()
+            tg.start_soon(waiter, anyio.CancelScope())
+            await wait_all_tasks_blocked()
+            # The datagram is queued and the first waiter cancelled in one tick:
+            # whichever waiter the readiness event reaches, someone must take it.
+            a._sock.send(b"only one")
+            first.cancel()
+    assert got == [b"only one"]
+
+
+async def test_ready_then_cancelled_reader_does_not_swallow_the_event(no_fd_leak: None) -> None:
+    # The readiness event is delivered while the only waiter is being cancelled;
+    # a later call must still see the data without a new arrival.
+    a, b = asock.socketpair()
+    with a, b, anyio.fail_after(GUARD):
+        for round_ in range(20):
+            early: list[bytes] = []
+            with anyio.CancelScope() as scope:
+
+                async def wait_then_cancel(number: int) -> None:
+                    await wait_all_tasks_blocked()
+                    a._sock.send(b"r%02d" % number)
+                    scope.cancel()
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(wait_then_cancel, round_)
+                    early.append(await b.recv(3))
+            data = early[0] if early else await b.recv(3)
+            assert data == b"r%02d" % round_
+
+
+async def test_reused_descriptor_numbers_wait_correctly(no_fd_leak: None) -> None:
+    # Register a socket with the poller, close it while a duplicate keeps the
+    # open file alive, and let a new socket take the old number: both the
+    # duplicate and the newcomer must still wake up for their own data.
+    a, peer = asock.socketpair()
+    copy = a.dup()
+    with peer, copy, anyio.fail_after(GUARD):
+        with anyio.move_on_after(0.02):
+            await a.recv(1)  # leaves the poller with a registration for a's fd
+        old_fd = a.fileno()
+        a.close()
+        c, d = asock.socketpair()
+        with c, d:
+            assert old_fd in (c.fileno(), d.fileno()), "the kernel reuses the lowest free number"
+            newcomer, its_peer = (c, d) if c.fileno() == old_fd else (d, c)
+
+            async def late(sock: asock.socket, data: bytes) -> None:
+                await wait_all_tasks_blocked()
+                await sock.send(data)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(late, its_peer, b"new")
+                assert await newcomer.recv(10) == b"new"
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(late, peer, b"dup")
+                assert await copy.recv(10) == b"dup"
+            # Traffic on the duplicate must not be mistaken for the newcomer's.
+            await peer.send(b"noise")
+            newcomer.settimeout(0.05)
+            with pytest.raises(TimeoutError):
+                await newcomer.recv(10)
+            assert await copy.recv(10) == b"noise"
+
+
+async def test_close_wakes_a_pending_connect(no_fd_leak: None) -> None:
+    import socket as stdlib_socket
+
+    with stdlib_socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        # The accept queue holds one connection; further SYNs are dropped.
+        with stdlib_socket.create_connection(listener.getsockname()):
+            sock = asock.socket()
+            errors: list[int | None] = []
+
+            async def connect() -> None:
+                try:
+                    await sock.connect(listener.getsockname())
+                except OSError as exc:
+                    errors.append(exc.errno)
+
+            with anyio.fail_after(GUARD):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(connect)
+                    await wait_all_tasks_blocked()
+                    sock.close()
+            assert errors == [9]
