@@ -32,6 +32,7 @@ import operator
 import os
 import signal
 import socket as _stdlib
+import sys
 from collections.abc import Callable, Iterable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -574,6 +575,9 @@ async def _sendfile_kernel(
     if not size:
         return
     _refuse_non_blocking(s)
+    if offset > sys.maxsize or (count is not None and count > sys.maxsize):
+        # The stdlib hands both to os.sendfile unclamped, which refuses them.
+        raise OverflowError("Python int too large to convert to C ssize_t")
     end = size if count is None else min(size, offset + count)
     progressed = False
     while offset < end:
