@@ -72,6 +72,12 @@ class Targets:
         self.udp.close()
 
 
+@pytest.fixture(autouse=True)
+def in_a_scratch_directory(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative AF_UNIX path, should one be bound, lands in a scratch directory."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def targets() -> Iterator[Targets]:
     t = Targets()
@@ -175,7 +181,6 @@ UNIX_ADDRESSES = st.one_of(
             "\0asock-reliability-nobody-listens",
             "/nonexistent/asock/socket",
             "a" * 200,
-            "a\0b",
             b"/nonexistent/asock/socket",
             b"",
             b"\0",
@@ -443,18 +448,25 @@ class Outcome:
     value: Any = None
 
 
-def comparable(method: str, result: Any) -> Any:
+def comparable(method: str, result: Any, args: list[Any]) -> Any:
     if method == "accept":
         result[0].close()
         return "accepted"
     if method in ("recvfrom", "recvfrom_into", "recvmsg", "recvmsg_into") and result:
-        return result[:-1]  # the sender's address holds a per-variant ephemeral port
+        result = result[:-1]  # the sender's address holds a per-variant ephemeral port
+    if has_flag(method, args, stdlib_socket.MSG_TRUNC):
+        # On a stream socket MSG_TRUNC discards the data: the bytes returned
+        # are an unfilled buffer (whatever memory held), only their count means anything.
+        if isinstance(result, bytes):
+            return len(result)
+        if isinstance(result, tuple):
+            return tuple(len(item) if isinstance(item, bytes) else item for item in result)
     return result
 
 
 def run_sync_call(sock: Any, method: str, args: list[Any]) -> Outcome:
     try:
-        return Outcome(None, comparable(method, getattr(sock, method)(*args)))
+        return Outcome(None, comparable(method, getattr(sock, method)(*args), args))
     except Exception as exc:
         return Outcome(type(exc))
 
@@ -467,7 +479,7 @@ async def run_async_call(sock: asock.socket, method: str, args: list[Any]) -> Ou
             if method not in ("listen", "shutdown", "settimeout", "setblocking", "getsockopt",
                               "setsockopt"):
                 result = await result
-            outcome = Outcome(None, comparable(method, result))
+            outcome = Outcome(None, comparable(method, result, args))
         except Exception as exc:
             outcome = Outcome(type(exc))
     assert not guard.cancelled_caught, f"asock {method}{tuple(args)!r} hung"
@@ -532,13 +544,13 @@ FLAGS_POSITION = {
 }
 
 
-def asks_not_to_wait(method: str, specs: list[Any]) -> bool:
-    """Whether the call's flags hold MSG_DONTWAIT."""
-    position = 1 if method == "sendto" and len(specs) == 3 else FLAGS_POSITION.get(method)
-    if position is None or position >= len(specs):
+def has_flag(method: str, args: list[Any], flag: int) -> bool:
+    """Whether the call's flags argument holds ``flag``."""
+    position = 1 if method == "sendto" and len(args) == 3 else FLAGS_POSITION.get(method)
+    if position is None or position >= len(args):
         return False
-    flags = specs[position]
-    return type(flags) is int and bool(flags & stdlib_socket.MSG_DONTWAIT)
+    flags = args[position]
+    return type(flags) is int and bool(flags & flag)
 
 
 def assert_same_outcome(
@@ -558,7 +570,7 @@ def assert_same_outcome(
     """
     where = f"{method}{tuple(specs)!r}, timeout {timeout}"
     if timeout > 0 and expected.error is TimeoutError and outcome.error is not None:
-        if asks_not_to_wait(method, specs) and outcome.error is BlockingIOError:
+        if has_flag(method, specs, stdlib_socket.MSG_DONTWAIT) and outcome.error is BlockingIOError:
             return
         if issubclass(outcome.error, OSError) and not issubclass(
             outcome.error, (TimeoutError, BlockingIOError)
