@@ -10,11 +10,12 @@ socket uses ``notify_closing``, which wakes the leader with
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._core.socket_base import READ
+from .._core.socket_base import READ, WRITE
 
 if TYPE_CHECKING:
     from .._core.socket_base import SocketBase
@@ -29,7 +30,7 @@ class _TrioQueue:
         self.followers: list[trio.lowlevel.Task] = []
         self.token: trio.lowlevel.TrioToken | None = None
 
-    async def wait(self, s: SocketBase, event: int) -> None:
+    async def wait(self, s: SocketBase, event: int) -> bool:
         if self.leading:
             task = trio.lowlevel.current_task()
             self.followers.append(task)
@@ -39,10 +40,10 @@ class _TrioQueue:
                 return trio.lowlevel.Abort.SUCCEEDED
 
             await trio.lowlevel.wait_task_rescheduled(abort)
-            return
+            return True
         fd = s._sock.fileno()
         if fd < 0:
-            return
+            return True
         self.leading = True
         self.fd = fd
         self.token = trio.lowlevel.current_trio_token()
@@ -58,6 +59,7 @@ class _TrioQueue:
             followers, self.followers = self.followers, []
             for task in followers:
                 trio.lowlevel.reschedule(task)
+        return True
 
     def wake_closing(self) -> None:
         # Called even with nobody waiting: notify_closing also drops trio's
@@ -74,22 +76,39 @@ class _TrioQueue:
         pass
 
 
+#: The keys of a socket's two trio queues (made once: a wait allocates nothing).
+_KEYS = (("trio", READ), ("trio", WRITE))
+
+
+async def _closing() -> bool:
+    return True
+
+
+async def _wait_until_timeout(queue: _TrioQueue, s: SocketBase, event: int, timeout: float) -> bool:
+    with trio.move_on_after(timeout):
+        return await queue.wait(s, event)
+    return False
+
+
 class TrioDriver:
     """Waits in trio's I/O manager."""
 
-    async def wait(self, s: SocketBase, event: int, timeout: float | None) -> bool:
-        """Wait for ``event`` on ``s``; True when woken, False on timeout."""
-        queue = s._queue(("trio", event), _TrioQueue)
+    def wait(self, s: SocketBase, event: int, timeout: float | None) -> Coroutine[Any, Any, bool]:
+        """Wait for ``event`` on ``s``; True when woken, False on timeout.
+
+        A plain function returning the waiting coroutine: one coroutine fewer per wait.
+        """
+        key = _KEYS[event]
+        queues = s._queues
+        queue = queues.get(key) if queues else None
         if queue is None:
-            return True
-        assert isinstance(queue, _TrioQueue)
+            queue = s._queue(key, _TrioQueue)
+            if queue is None:
+                return _closing()  # the retried call reports EBADF
+        assert type(queue) is _TrioQueue
         if timeout is None:
-            await queue.wait(s, event)
-            return True
-        with trio.move_on_after(timeout):
-            await queue.wait(s, event)
-            return True
-        return False
+            return queue.wait(s, event)
+        return _wait_until_timeout(queue, s, event, timeout)
 
     async def checkpoint(self) -> None:
         """Yield to the trio scheduler once (a cancellation point)."""
