@@ -83,7 +83,12 @@ async def create_server(
     Raises ValueError for unsupported options and OSError from bind/listen.
     """
     if ops.needs_lookup(family, address):
-        address = await resolve_address(family, _stdlib.SOCK_STREAM, 0, address)
+        try:
+            address = await resolve_address(family, _stdlib.SOCK_STREAM, 0, address)
+        except _stdlib.gaierror as exc:
+            # The stdlib resolves inside bind() and reports any bind error so.
+            message = f"{exc.strerror} (while attempting to bind on address {address!r})"
+            raise OSError(exc.errno, message) from None
     sock = _stdlib.create_server(
         address, family=family, backlog=backlog, reuse_port=reuse_port,
         dualstack_ipv6=dualstack_ipv6,
