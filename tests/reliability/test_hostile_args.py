@@ -698,3 +698,54 @@ async def test_argument_errors_keep_the_stdlib_order_around_the_lookup(
     with asock.socket(stdlib_socket.AF_INET, kind) as s, anyio.fail_after(10):
         with pytest.raises(expected.type):
             await getattr(s, method)(*args)
+
+
+#: Module-level calls with bad arguments, made with the stdlib, asock_sync and asock.
+MODULE_CASES = [
+    ("create_connection", (("x.invalid", 80),)),
+    ("create_connection", (("localhost",),)),
+    ("create_connection", (("a\0b.invalid", 80),)),
+    ("create_connection", (("127.0.0.1", 1), -1)),
+    ("create_connection", (("127.0.0.1", 1), "x")),
+    ("create_connection", ("127.0.0.1:80",)),
+    ("create_server", (("localhost", 70000),)),
+    ("create_server", (("x.invalid", 0),)),
+    ("create_server", (("a\0b", 0),)),
+    ("create_server", (("127.0.0.1", 0, 0),)),
+    ("create_server", (("", -1),)),
+    ("getaddrinfo", ("a\0b", 80)),
+    ("getaddrinfo", ("x.invalid", 80)),
+    ("getaddrinfo", ("localhost", "http", 999)),
+    ("getaddrinfo", ("a..b", 80)),
+    ("getnameinfo", (("127.0.0.1", 80), "x")),
+    ("getnameinfo", (("127.0.0.1",), 0)),
+    ("getnameinfo", (("x.invalid", 80), 0)),
+    ("gethostbyname", ("x.invalid",)),
+    ("gethostbyname", ("a\0b",)),
+    ("getservbyname", ("no-such-service",)),
+    ("getservbyport", (70000,)),
+    ("getprotobyname", ("no-such-protocol",)),
+    ("socketpair", (stdlib_socket.AF_INET,)),
+    ("fromfd", (-1, stdlib_socket.AF_INET, stdlib_socket.SOCK_STREAM)),
+]
+
+
+def _close_result(result: Any) -> None:
+    for item in result if isinstance(result, tuple) else (result,):
+        if hasattr(item, "close"):
+            item.close()
+
+
+@pytest.mark.parametrize(("name", "args"), MODULE_CASES)
+async def test_module_functions_fail_like_the_stdlib(name: str, args: tuple[Any, ...]) -> None:
+    with pytest.raises(Exception) as expected:  # any type: the others must match it
+        _close_result(getattr(stdlib_socket, name)(*args))
+    with pytest.raises(expected.type) as sync_raised:
+        _close_result(getattr(asock_sync, name)(*args))
+    assert type(sync_raised.value) is expected.type
+    with anyio.fail_after(10), pytest.raises(expected.type) as async_raised:
+        result = getattr(asock, name)(*args)
+        if hasattr(result, "__await__"):
+            result = await result
+        _close_result(result)
+    assert type(async_raised.value) is expected.type
