@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import socket as stdlib_socket
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -36,6 +37,14 @@ class CountingSocket(asock.socket):
     def _wait(self, event: int, timeout: float | None) -> Awaitable[bool]:
         CountingSocket.waits[id(self)] = CountingSocket.waits.get(id(self), 0) + 1
         return super()._wait(event, timeout)
+
+
+def file_of(size: int) -> Any:
+    """An open regular file holding ``size`` bytes, positioned at its start."""
+    file = tempfile.TemporaryFile()
+    file.write(b"f" * size)
+    file.seek(0)
+    return file
 
 
 def assert_ebadf(outcomes: dict[str, BaseException | object]) -> None:
@@ -79,8 +88,13 @@ class Waiters:
         tg.start_soon(self.run, "recvfrom", lambda: stream.recvfrom(100))
         tg.start_soon(self.run, "recvmsg", lambda: stream.recvmsg(100, 100))
         tg.start_soon(self.run, "sendall", lambda: stream.sendall(b"x" * 1_000_000))
+        big_file = file_of(1_000_000)
+        self.peers.append(big_file)
+        tg.start_soon(self.run, "sendfile", lambda: stream.sendfile(big_file))
         tg.start_soon(self.run, "udp recvfrom", lambda: dgram.recvfrom(100))
+        tg.start_soon(self.run, "udp recvfrom_into", lambda: dgram.recvfrom_into(bytearray(9)))
         tg.start_soon(self.run, "udp recvmsg", lambda: dgram.recvmsg(100))
+        tg.start_soon(self.run, "udp recvmsg_into", lambda: dgram.recvmsg_into([bytearray(9)]))
         tg.start_soon(self.run, "accept", listener.accept)
         tg.start_soon(self.run, "accept again", listener.accept)
         tg.start_soon(self.run, "connect", lambda: connecting.connect(backlog.address))
@@ -111,11 +125,12 @@ async def test_close_wakes_every_waiter_with_ebadf(closer: str, no_fd_leak: None
         waiters.close_peers()
         for sock in waiters.sockets:
             sock.close()
-    assert len(waiters.outcomes) == 10
+    assert len(waiters.outcomes) == 13
     assert_ebadf(waiters.outcomes)
-    sendall_error = waiters.outcomes["sendall"]
-    assert isinstance(sendall_error, OSError)
-    assert isinstance(sendall_error.bytes_sent, int)  # type: ignore[attr-defined]
+    for sender in ("sendall", "sendfile"):
+        error = waiters.outcomes[sender]
+        assert isinstance(error, OSError)
+        assert isinstance(error.bytes_sent, int)  # type: ignore[attr-defined]
 
 
 async def _reuse_round(closer: str) -> None:
@@ -232,6 +247,7 @@ def test_sync_close_from_another_thread_wakes_every_waiter(no_fd_leak_sync: None
     listener.listen()
     backlog = FullBacklog.open()
     connecting = asock_sync.socket()
+    big_file = file_of(1_000_000)
     waiters = ThreadWaiters()
     try:
         waiters.start("recv", lambda: stream.recv(100))
@@ -239,7 +255,9 @@ def test_sync_close_from_another_thread_wakes_every_waiter(no_fd_leak_sync: None
         waiters.start("recvfrom", lambda: stream.recvfrom(100))
         waiters.start("recvmsg", lambda: stream.recvmsg(100))
         waiters.start("sendall", lambda: stream.sendall(b"x" * 1_000_000))
+        waiters.start("sendfile", lambda: stream.sendfile(big_file))
         waiters.start("udp recvfrom", lambda: dgram.recvfrom(100))
+        waiters.start("udp recvmsg_into", lambda: dgram.recvmsg_into([bytearray(9)]))
         waiters.start("accept", listener.accept)
         waiters.start("accept again", listener.accept)
         waiters.start("connect", lambda: connecting.connect(backlog.address))
@@ -251,7 +269,8 @@ def test_sync_close_from_another_thread_wakes_every_waiter(no_fd_leak_sync: None
         for sock in (stream, stream_peer, dgram, listener, connecting):
             sock.close()
         backlog.close()
-    assert len(waiters.outcomes) == 9
+        big_file.close()
+    assert len(waiters.outcomes) == 11
     assert_ebadf(waiters.outcomes)
 
 
