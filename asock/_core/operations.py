@@ -97,6 +97,15 @@ async def wait_until(s: SocketBase, event: int, deadline: float | None) -> None:
 _DONTWAIT = int(getattr(_stdlib, "MSG_DONTWAIT", 0))  # a plain int: IntFlag & costs ~1us
 
 
+def _gives_up(s: SocketBase, flags: int) -> bool:
+    """Whether a call that would block raises at once instead of waiting.
+
+    True in non-blocking mode and when ``flags`` hold MSG_DONTWAIT. Only
+    called after the system call accepted ``flags`` as an int.
+    """
+    return s._timeout == 0.0 or bool(flags & _DONTWAIT)
+
+
 async def _call(
     s: SocketBase, event: int, fn: Callable[..., T], *args: Any, flags: int = 0
 ) -> T:
@@ -104,6 +113,9 @@ async def _call(
 
     ``flags`` are the call's message flags: with MSG_DONTWAIT among them the
     BlockingIOError of the first attempt is raised, as in non-blocking mode.
+    (``recv``, ``recv_into`` and ``send`` make this first attempt themselves,
+    the same way, to save a coroutine frame on the path that never waits, and
+    call :func:`_retry` only when it would block.)
     """
     global _budget
     if s._yields:
@@ -115,11 +127,17 @@ async def _call(
     try:
         return fn(*args)
     except BlockingIOError:
-        timeout = s._timeout
-        # ``flags`` is only read here, after the system call accepted it as an int.
-        if timeout == 0.0 or flags & _DONTWAIT:
+        if _gives_up(s, flags):
             raise
-    deadline = deadline_after(timeout)
+    return await _retry(s, event, fn, *args)
+
+
+async def _retry(s: SocketBase, event: int, fn: Callable[..., T], *args: Any) -> T:
+    """After a first attempt would have blocked: wait for ``event``, retry, until done.
+
+    One deadline for the whole call, counted from here.
+    """
+    deadline = deadline_after(s._timeout)
     while True:
         if deadline is None:
             await s._wait(event, None)  # wait_until's own first step, one coroutine fewer
@@ -335,7 +353,18 @@ async def recv(s: SocketBase, bufsize: int, flags: int = 0) -> bytes:
     ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
     ``TimeoutError`` when the timeout expires, OSError otherwise.
     """
-    return await _call(s, READ, s._sock.recv, bufsize, flags, flags=flags)
+    global _budget
+    if s._yields:  # _call's first attempt, inlined (see _call)
+        _budget -= 1
+        if _budget <= 0:
+            _budget = FAIRNESS_BUDGET
+            await s._checkpoint()
+    try:
+        return s._sock.recv(bufsize, flags)
+    except BlockingIOError:
+        if _gives_up(s, flags):
+            raise
+    return await _retry(s, READ, s._sock.recv, bufsize, flags)
 
 
 async def recv_into(s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
@@ -343,7 +372,18 @@ async def recv_into(s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int =
 
     Waits and raises as ``recv`` does.
     """
-    return await _call(s, READ, s._sock.recv_into, buffer, nbytes, flags, flags=flags)
+    global _budget
+    if s._yields:  # _call's first attempt, inlined (see _call)
+        _budget -= 1
+        if _budget <= 0:
+            _budget = FAIRNESS_BUDGET
+            await s._checkpoint()
+    try:
+        return s._sock.recv_into(buffer, nbytes, flags)
+    except BlockingIOError:
+        if _gives_up(s, flags):
+            raise
+    return await _retry(s, READ, s._sock.recv_into, buffer, nbytes, flags)
 
 
 async def recvfrom(s: SocketBase, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
@@ -388,7 +428,19 @@ async def send(s: SocketBase, data: Buffer, flags: int = 0) -> int:
     ``TimeoutError`` when the timeout expires, OSError (e.g.
     ``BrokenPipeError``) otherwise.
     """
-    return await _call(s, WRITE, s._sock.send, data, _quiet(flags), flags=flags)
+    global _budget
+    if s._yields:  # _call's first attempt, inlined (see _call)
+        _budget -= 1
+        if _budget <= 0:
+            _budget = FAIRNESS_BUDGET
+            await s._checkpoint()
+    quiet = flags | _NOSIGNAL if type(flags) is int else flags  # _quiet(flags), inlined
+    try:
+        return s._sock.send(data, quiet)
+    except BlockingIOError:
+        if _gives_up(s, flags):
+            raise
+    return await _retry(s, WRITE, s._sock.send, data, quiet)
 
 
 async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
