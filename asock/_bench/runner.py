@@ -8,6 +8,7 @@ median of the runs is reported.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -452,7 +453,14 @@ def run(
     quick: bool, workloads: list[str], json_path: str | None, plot_path: str | None,
     out: TextIO = sys.stdout, progress_out: TextIO = sys.stderr,
 ) -> int:
-    """Measure, print the table and the targets, write the files asked for; return 0."""
+    """Measure, print the table and the targets, write the files asked for.
+
+    Returns the exit status: 0, or 2 when ``--plot`` is asked without matplotlib
+    (checked before measuring anything).
+    """
+    if plot_path and importlib.util.find_spec("matplotlib") is None:
+        progress_out.write("--plot needs matplotlib: pip install 'asock[bench]'\n")
+        return 2
     settings = QUICK if quick else DEFAULT
     missing = [n for n in implementation_names() if n not in {i.name for i in implementations()}]
     if missing:
