@@ -10,6 +10,7 @@ socket uses ``notify_closing``, which wakes the leader with
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,11 @@ from .._core.socket_base import READ, WRITE
 
 if TYPE_CHECKING:
     from .._core.socket_base import SocketBase
+
+
+#: How long close() in another thread waits for the trio thread to forget the
+#: descriptor (seconds); only a trio thread blocked outside the event loop takes long.
+_FOREIGN_CLOSE_WAIT = 1.0
 
 
 class _TrioQueue:
@@ -70,7 +76,24 @@ class _TrioQueue:
         if trio.lowlevel.in_trio_run() and trio.lowlevel.current_trio_token() is self.token:
             trio.lowlevel.notify_closing(fd)
         elif self.token is not None:
-            self.token.run_sync_soon(trio.lowlevel.notify_closing, fd)
+            # Another thread: only trio's own thread may touch its I/O manager,
+            # and it must forget this descriptor before close() frees the
+            # number, or a new socket waiting on the same number finds it
+            # still taken (BusyResourceError). So the closing thread waits for
+            # the trio thread, for a bounded time (it may itself be blocked).
+            forgotten = threading.Event()
+
+            def forget() -> None:
+                try:
+                    trio.lowlevel.notify_closing(fd)
+                finally:
+                    forgotten.set()
+
+            try:
+                self.token.run_sync_soon(forget)
+            except trio.RunFinishedError:
+                return  # that trio.run is over: nobody waits, and its I/O manager is gone
+            forgotten.wait(_FOREIGN_CLOSE_WAIT)
 
     def release(self) -> None:
         pass
