@@ -186,6 +186,62 @@ async def test_socket_reusing_the_fd_gets_only_its_own_wakeups(
             await _reuse_round(closer)
 
 
+async def _foreign_thread_round() -> None:
+    old, old_peer = asock.socketpair()
+    signal_in, signal_out = stdlib_socket.socketpair()
+    doorbell = asock.from_stdlib_socket(signal_in)
+    handed_over: list[stdlib_socket.socket] = []
+    old_outcome: list[BaseException | object] = []
+    fresh_received: list[bytes] = []
+
+    def close_and_reopen() -> None:
+        # A thread that is not the event loop's closes the socket, opens a new
+        # one on the same number right away and hands it over; the event loop
+        # may run the new socket's wait before it ran anything for the close.
+        old.close()
+        handed_over.extend(stdlib_socket.socketpair())
+        signal_out.send(b"!")
+
+    async def wait_old() -> None:
+        try:
+            old_outcome.append(await old.recv(10))
+        except OSError as exc:
+            old_outcome.append(exc)
+
+    async def use_fresh() -> None:
+        await doorbell.recv(1)
+        fresh = CountingSocket._from_stdlib(handed_over[0], None)
+        with fresh:
+
+            async def deliver() -> None:
+                await wait_all_tasks_blocked()
+                handed_over[1].send(b"fresh data")
+
+            tg.start_soon(deliver)
+            fresh_received.append(await fresh.recv(100))
+            assert CountingSocket.waits.pop(id(fresh)) == 1
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait_old)
+            tg.start_soon(use_fresh)
+            await wait_all_tasks_blocked()
+            thread = threading.Thread(target=close_and_reopen)
+            thread.start()
+        thread.join()
+    finally:
+        for sock in (old, old_peer, doorbell, signal_out, *handed_over):
+            sock.close()
+    assert fresh_received == [b"fresh data"]
+    assert_ebadf({"old recv": old_outcome[0]})
+
+
+async def test_socket_reusing_the_fd_after_a_close_in_a_foreign_thread(no_fd_leak: None) -> None:
+    with anyio.fail_after(GUARD):
+        for _ in range(50):
+            await _foreign_thread_round()
+
+
 # -- asock_sync: threads ------------------------------------------------------------
 
 
