@@ -171,3 +171,52 @@ async def test_close_wakes_a_pending_connect(no_fd_leak: None) -> None:
                     await wait_all_tasks_blocked()
                     sock.close()
             assert errors == [9]
+
+
+async def test_pool_of_accept_tasks_takes_each_connection_once(no_fd_leak: None) -> None:
+    import socket as stdlib_socket
+
+    count = 12
+    accepted: list[asock.socket] = []
+    listener = await asock.create_server(("127.0.0.1", 0), backlog=count)
+
+    async def acceptor() -> None:
+        while True:
+            conn, _ = await listener.accept()
+            accepted.append(conn)
+            if len(accepted) == count:
+                tg.cancel_scope.cancel()
+
+    clients = []
+    try:
+        with listener, anyio.fail_after(GUARD):
+            async with anyio.create_task_group() as tg:
+                for _ in range(4):
+                    tg.start_soon(acceptor)
+                await wait_all_tasks_blocked()
+                for _ in range(count):
+                    clients.append(stdlib_socket.create_connection(listener.getsockname()))
+            # Each accepted socket is a distinct client.
+            peers = sorted(conn.getpeername() for conn in accepted)
+            assert peers == sorted(client.getsockname() for client in clients)
+    finally:
+        for sock in (*accepted, *clients):
+            sock.close()
+
+
+async def test_several_writers_waiting_on_one_full_socket(no_fd_leak: None) -> None:
+    a, b = asock.socketpair()
+    size, writers = 300_000, 3
+    received = 0
+
+    async def writer(mark: bytes) -> None:
+        await a.sendall(mark * size)
+
+    with a, b, anyio.fail_after(GUARD):
+        async with anyio.create_task_group() as tg:
+            for i in range(writers):
+                tg.start_soon(writer, b"%d" % i)
+            await wait_all_tasks_blocked()  # every writer now waits for room
+            while received < size * writers:
+                received += len(await b.recv(1 << 16))
+    assert received == size * writers
