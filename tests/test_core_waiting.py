@@ -372,3 +372,20 @@ async def test_operations_after_close_raise_ebadf_at_once() -> None:
             with pytest.raises(OSError) as info:
                 await call()
             assert info.value.errno == errno.EBADF
+
+
+def test_close_after_the_trio_run_that_waited_has_ended(no_fd_leak_sync: None) -> None:
+    # trio only, by nature: the socket outlives the trio.run that last waited on it,
+    # and close() must neither raise trio.RunFinishedError nor leave the descriptor open.
+    import trio
+
+    a, b = asock.socketpair()
+
+    async def wait_briefly() -> None:
+        with trio.move_on_after(0.01):
+            await a.recv(1)
+
+    trio.run(wait_briefly)
+    a.close()
+    b.close()
+    assert a.fileno() == -1
