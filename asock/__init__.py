@@ -8,7 +8,6 @@ asyncio, uvloop and trio, and everything that can wait, name resolution
 included, is a coroutine. The blocking twin is :mod:`asock_sync`.
 """
 
-from __future__ import annotations
 
 from ._core.stdlib_names import export_into as _export_into
 from ._functions import (

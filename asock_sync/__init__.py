@@ -7,7 +7,6 @@ documented blocking, non-blocking and timeout semantics through the same
 operation layer that ``asock`` awaits.
 """
 
-from __future__ import annotations
 
 import socket as _stdlib
 
