@@ -319,3 +319,22 @@ async def test_bad_source_address_raises_the_stdlib_error(
         with pytest.raises(type(expected.value)):
             await asock.create_connection(("localhost", address[1]), source_address=source_address)
         assert pending_connections(listener) == 0
+
+
+@pytest.mark.parametrize(("family", "host"), [(V4, "127.0.0.1"), (V6, "::1")], ids=["v4", "v6"])
+async def test_create_server_resolves_names_through_the_custom_resolver(
+    family: int, host: str, no_fd_leak: None
+) -> None:
+    resolver = TableResolver(LOCALHOST_BOTH)
+    asock.set_custom_hostname_resolver(resolver)
+    with anyio.fail_after(GUARD):
+        async with await asock.create_server(("localhost", 0), family=family) as listener:
+            assert listener.getsockname()[0] == host
+            assert (resolver.asked[-1][0], resolver.asked[-1][2]) == ("localhost", family)
+            async with await asock.create_connection(listener.getsockname()[:2]) as client:
+                conn, _ = await listener.accept()
+                with conn:
+                    await client.sendall(b"named")
+                    assert await conn.recv(10) == b"named"
+        with pytest.raises(asock.gaierror):
+            await asock.create_server(("nowhere.test", 0), family=family)
