@@ -336,5 +336,11 @@ async def test_create_server_resolves_names_through_the_custom_resolver(
                 with conn:
                     await client.sendall(b"named")
                     assert await conn.recv(10) == b"named"
-        with pytest.raises(asock.gaierror):
+        # As in the stdlib, which looks the name up inside bind(): a plain
+        # OSError that says which address it was binding.
+        with pytest.raises(OSError) as info:
             await asock.create_server(("nowhere.test", 0), family=family)
+        assert type(info.value) is OSError
+        assert info.value.errno == stdlib_socket.EAI_NONAME
+        assert "while attempting to bind on address ('nowhere.test', 0)" in str(info.value)
+        assert resolver.asked[-1][0] == "nowhere.test"
