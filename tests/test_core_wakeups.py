@@ -220,3 +220,27 @@ async def test_several_writers_waiting_on_one_full_socket(no_fd_leak: None) -> N
             while received < size * writers:
                 received += len(await b.recv(1 << 16))
     assert received == size * writers
+
+
+async def test_descriptor_rewrapped_after_detach_still_waits(no_fd_leak: None) -> None:
+    # The poller may still know the descriptor from the first wrapper (detach
+    # leaves it open); each new wrapper must be able to wait on it again.
+    a, peer = asock.socketpair()
+
+    async def late(data: bytes) -> None:
+        await wait_all_tasks_blocked()
+        await peer.send(data)
+
+    with peer, anyio.fail_after(GUARD):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(late, b"first")
+            assert await a.recv(10) == b"first"
+        rewrapped = asock.socket(fileno=a.detach())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(late, b"second")
+            assert await rewrapped.recv(10) == b"second"
+        round_trip = rewrapped.to_sync().to_async()
+        with round_trip:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(late, b"third")
+                assert await round_trip.recv(10) == b"third"
