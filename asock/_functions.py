@@ -121,14 +121,17 @@ async def create_connection(
     previous one fails or ``happy_eyeballs_delay`` seconds pass (``None``:
     only when it fails). The first to connect wins; the others are cancelled
     and closed. ``timeout`` is set on every attempt's socket and kept on the
-    result. If all fail, the first error is raised, or with ``all_errors`` an
-    ``ExceptionGroup`` of all of them.
+    result. If all fail, the error of the first address is raised, or with
+    ``all_errors`` an ``ExceptionGroup`` of all of them in address order, as
+    the stdlib does (whichever attempt happened to fail first).
     """
     host, port = address
     infos = _interleave(await getaddrinfo(host, port, 0, _stdlib.SOCK_STREAM))
     if not infos:
         raise OSError("getaddrinfo returns an empty list")
-    errors: list[OSError] = []
+    #: Each failed attempt's error under its position in ``infos``: attempts
+    #: overlap, so they fail in any order, but errors are reported in address order.
+    errors: dict[int, OSError] = {}
     #: An error that is not an OSError (a bad ``source_address``, say) ends
     #: every attempt and is raised as it is, as the stdlib lets it through.
     fatal: list[Exception] = []
@@ -137,7 +140,7 @@ async def create_connection(
     try:
         async with anyio.create_task_group() as tg:
 
-            async def attempt(info: Any, failed: anyio.Event) -> None:
+            async def attempt(position: int, info: Any, failed: anyio.Event) -> None:
                 nonlocal winner
                 family, kind, proto, _, sockaddr = info
                 sock = None
@@ -149,7 +152,7 @@ async def create_connection(
                         await sock.bind(source_address)
                     await sock.connect(sockaddr)
                 except OSError as exc:
-                    errors.append(exc)
+                    errors[position] = exc
                     if sock is not None:
                         sock.close()
                     failed.set()
@@ -170,11 +173,11 @@ async def create_connection(
                 else:  # pragma: no cover - two attempts finishing in one tick
                     sock.close()
 
-            for info in infos:
+            for position, info in enumerate(infos):
                 if winner is not None:
                     break
                 failed = anyio.Event()
-                tg.start_soon(attempt, info, failed)
+                tg.start_soon(attempt, position, info, failed)
                 if happy_eyeballs_delay is None:
                     await failed.wait()
                 else:
@@ -192,6 +195,7 @@ async def create_connection(
         raise fatal[0]
     if winner is not None:
         return winner
+    in_order = [errors[position] for position in sorted(errors)]
     if not all_errors:
-        raise errors[0]
-    raise ExceptionGroup("create_connection failed", errors)
+        raise in_order[0]
+    raise ExceptionGroup("create_connection failed", in_order)
