@@ -344,3 +344,21 @@ async def test_create_server_resolves_names_through_the_custom_resolver(
         assert info.value.errno == stdlib_socket.EAI_NONAME
         assert "while attempting to bind on address ('nowhere.test', 0)" in str(info.value)
         assert resolver.asked[-1][0] == "nowhere.test"
+
+
+async def test_errors_are_reported_in_address_order(no_fd_leak: None) -> None:
+    # The first address times out after the second was refused: the stdlib,
+    # which tries them one by one, reports the first address's error first.
+    with blackhole(V6) as dead_port, refused_port() as closed_port:
+        asock.set_custom_hostname_resolver(
+            TableResolver({"mixed": [(V6, "::1", dead_port), (V4, "127.0.0.1", closed_port)]})
+        )
+        with anyio.fail_after(GUARD):
+            with pytest.raises(TimeoutError):
+                await asock.create_connection(("mixed", 0), timeout=0.1, happy_eyeballs_delay=0.01)
+            with pytest.raises(ExceptionGroup) as group:
+                await asock.create_connection(
+                    ("mixed", 0), timeout=0.1, happy_eyeballs_delay=0.01, all_errors=True
+                )
+        kinds = [type(exc) for exc in group.value.exceptions]
+        assert kinds == [TimeoutError, ConnectionRefusedError]
