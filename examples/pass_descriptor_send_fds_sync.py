@@ -31,8 +31,8 @@ def main() -> None:
         thread = threading.Thread(target=receiver, args=(channel,))
         thread.start()
         socket.send_fds(sender, [b"here is a pipe"], [write_end])
+        thread.join()  # before printing: two threads' prints may interleave
         print(f"sender: sent descriptor {write_end}")
-        thread.join()
     os.close(write_end)  # the receiver wrote through, and closed, its own copy
     with open(read_end, "rb") as pipe:
         print(f"sender: read {pipe.read()!r}")
