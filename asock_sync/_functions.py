@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from asock._core import operations as ops
 from asock._core.socket_base import SocketBase
 
-from ._socket import run_to_completion, socket
+from ._socket import socket
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -126,7 +126,7 @@ def send_fds(
     Blocks and raises as ``socket.sendmsg`` does.
     """
     if isinstance(sock, SocketBase):
-        return run_to_completion(ops.send_fds(sock, buffers, fds, flags, address))
+        return ops.run_to_completion(ops.send_fds(sock, buffers, fds, flags, address))
     return _stdlib.send_fds(sock, buffers, fds, flags, address)
 
 
@@ -138,5 +138,5 @@ def recv_fds(
     Blocks and raises as ``socket.recvmsg`` does.
     """
     if isinstance(sock, SocketBase):
-        return run_to_completion(ops.recv_fds(sock, bufsize, maxfds, flags))
+        return ops.run_to_completion(ops.recv_fds(sock, bufsize, maxfds, flags))
     return _stdlib.recv_fds(sock, bufsize, maxfds, flags)

@@ -3,15 +3,15 @@
 Each I/O method runs the *same* coroutine from :mod:`asock._core.operations`
 that ``asock`` awaits. Here the wait hook blocks the calling thread in
 ``poll`` and returns, so the coroutine never suspends and
-:func:`run_to_completion` finishes it in one step: no event loop is involved.
+:func:`asock._core.operations.run_to_completion` finishes it in one step: no event loop is involved.
 """
 
 from __future__ import annotations
 
 import io
 import socket as _stdlib
-from collections.abc import Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from asock._core import operations as ops
 from asock._core.socket_base import SocketBase
@@ -21,19 +21,6 @@ if TYPE_CHECKING:
     from typing_extensions import Buffer
 
     import asock
-
-T = TypeVar("T")
-
-
-def run_to_completion(coro: Coroutine[Any, Any, T]) -> T:
-    """Run an operation whose waits block instead of suspending; return its result."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    coro.close()
-    raise RuntimeError("an asock_sync operation tried to suspend")
-
 
 class socket(SocketBase):
     """A blocking socket with the stdlib's interface and timeout semantics.
@@ -69,7 +56,7 @@ class socket(SocketBase):
 
         The stdlib's low-level accept, waiting like ``accept``.
         """
-        return run_to_completion(ops.accept_descriptor(self))
+        return ops.run_to_completion(ops.accept_descriptor(self))
 
     def accept(self) -> tuple[socket, Any]:
         """Wait for a connection; return ``(socket, address)``.
@@ -79,80 +66,65 @@ class socket(SocketBase):
         ``BlockingIOError`` in non-blocking mode, ``TimeoutError`` when the
         timeout expires, OSError otherwise (EBADF if closed meanwhile).
         """
-        return run_to_completion(ops.accept(self))
+        return ops.run_to_completion(ops.accept(self))
 
     def bind(self, address: Any) -> None:
         """Bind to ``address``. A host name is resolved by the (blocking) stdlib call.
 
         Blocks only for that lookup. Raises ``gaierror`` or OSError (e.g. EADDRINUSE).
         """
-        run_to_completion(ops.bind(self, address))
+        ops.run_to_completion(ops.bind(self, address))
 
     def connect(self, address: Any) -> None:
         """Connect to ``address``; blocks up to the timeout. Raises OSError or TimeoutError."""
-        run_to_completion(ops.connect(self, address))
+        ops.run_to_completion(ops.connect(self, address))
 
     def connect_ex(self, address: Any) -> int:
         """Like ``connect`` but return the errno (0 on success) instead of raising it.
 
         Blocks as ``connect`` does; EWOULDBLOCK means the timeout expired.
         """
-        return run_to_completion(ops.connect_ex(self, address))
+        return ops.run_to_completion(ops.connect_ex(self, address))
 
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        """Receive up to ``bufsize`` bytes; blocks until some arrive or EOF.
+    recv = ops.recv_blocking
 
-        Returns ``b""`` once the peer has closed. Raises ``BlockingIOError`` in
-        non-blocking mode or with MSG_DONTWAIT, ``TimeoutError`` when the
-        timeout expires, OSError otherwise (EBADF if closed meanwhile).
-        """
-        return run_to_completion(ops.recv(self, bufsize, flags))
-
-    def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
-        """Receive into ``buffer``; return the number of bytes. Blocks like recv."""
-        return run_to_completion(ops.recv_into(self, buffer, nbytes, flags))
+    recv_into = ops.recv_into_blocking
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
         """Receive up to ``bufsize`` bytes and the sender's address. Blocks like recv."""
-        return run_to_completion(ops.recvfrom(self, bufsize, flags))
+        return ops.run_to_completion(ops.recvfrom(self, bufsize, flags))
 
     def recvfrom_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> tuple[int, Any]:
         """Receive into ``buffer``; return the count and the sender. Blocks like recv."""
-        return run_to_completion(ops.recvfrom_into(self, buffer, nbytes, flags))
+        return ops.run_to_completion(ops.recvfrom_into(self, buffer, nbytes, flags))
 
     def recvmsg(self, *args: Any) -> tuple[bytes, list[Any], int, Any]:
         """``recvmsg(bufsize[, ancbufsize[, flags]])`` as in the stdlib. Blocks like recv."""
-        return run_to_completion(ops.recvmsg(self, *args))
+        return ops.run_to_completion(ops.recvmsg(self, *args))
 
     def recvmsg_into(self, *args: Any) -> tuple[int, list[Any], int, Any]:
         """``recvmsg_into(buffers[, ancbufsize[, flags]])`` as in the stdlib. Blocks like recv."""
-        return run_to_completion(ops.recvmsg_into(self, *args))
+        return ops.run_to_completion(ops.recvmsg_into(self, *args))
 
-    def send(self, data: Buffer, flags: int = 0) -> int:
-        """Send what fits of ``data``; blocks until at least one byte fits (never returns 0).
-
-        Raises ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
-        ``TimeoutError`` when the timeout expires, OSError otherwise.
-        """
-        return run_to_completion(ops.send(self, data, flags))
+    send = ops.send_blocking
 
     def sendall(self, data: Buffer, flags: int = 0) -> None:
         """Send all of ``data``; the timeout bounds the whole call.
 
         The exception that ends it early carries ``bytes_sent``.
         """
-        run_to_completion(ops.sendall(self, data, flags))
+        ops.run_to_completion(ops.sendall(self, data, flags))
 
     def sendto(self, data: Buffer, *args: Any) -> int:
         """``sendto(data, address)`` or ``sendto(data, flags, address)``. Blocks like send."""
-        return run_to_completion(ops.sendto(self, data, *args))
+        return ops.run_to_completion(ops.sendto(self, data, *args))
 
     def sendmsg(self, buffers: Iterable[Buffer], *args: Any) -> int:
         """``sendmsg(buffers[, ancdata[, flags[, address]]])`` as in the stdlib.
 
         Blocks like send.
         """
-        return run_to_completion(ops.sendmsg(self, buffers, *args))
+        return ops.run_to_completion(ops.sendmsg(self, buffers, *args))
 
     if hasattr(_stdlib.socket, "sendmsg_afalg"):
 
@@ -161,14 +133,14 @@ class socket(SocketBase):
 
             Blocks like send.
             """
-            return run_to_completion(ops.sendmsg_afalg(self, *args, **kwargs))
+            return ops.run_to_completion(ops.sendmsg_afalg(self, *args, **kwargs))
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send a file with ``os.sendfile`` (or read/send); return the bytes sent.
 
         The timeout bounds the whole call. Raises ValueError in non-blocking mode.
         """
-        return run_to_completion(ops.sendfile(self, file, offset, count))
+        return ops.run_to_completion(ops.sendfile(self, file, offset, count))
 
     def _sendfile_use_sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """``sendfile`` through ``os.sendfile`` only, as the stdlib's private method.
@@ -176,11 +148,11 @@ class socket(SocketBase):
         Raises ``socket._GiveupOnSendfile`` before sending anything when the
         kernel can't send this file.
         """
-        return run_to_completion(ops.sendfile_kernel(self, file, offset, count))
+        return ops.run_to_completion(ops.sendfile_kernel(self, file, offset, count))
 
     def _sendfile_use_send(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """``sendfile`` by reading and sending, as the stdlib's private method."""
-        return run_to_completion(ops.sendfile_copy(self, file, offset, count))
+        return ops.run_to_completion(ops.sendfile_copy(self, file, offset, count))
 
     def makefile(
         self, mode: str = "r", buffering: int | None = None, *,

@@ -12,7 +12,7 @@ Each operation follows the same plan, taken from trio's socket wrapper:
 
 The operations are coroutines. ``asock`` awaits them on an event loop;
 ``asock_sync`` drives the very same coroutines with a wait hook that blocks and
-never suspends (see :func:`asock_sync._socket.run_to_completion`). So the
+never suspends (see :func:`run_to_completion`). So the
 retry loop, the deadline arithmetic and the partial-progress accounting live
 here and nowhere else.
 
@@ -33,7 +33,7 @@ import os
 import signal
 import socket as _stdlib
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -147,6 +147,72 @@ async def _retry(s: SocketBase, event: int, fn: Callable[..., T], *args: Any) ->
             return fn(*args)
         except BlockingIOError:
             pass
+
+
+def run_to_completion(coro: Coroutine[Any, Any, T]) -> T:
+    """Run an operation whose waits block instead of suspending; return its result.
+
+    This is how ``asock_sync`` drives the operations: its wait hook blocks in
+    ``poll`` and returns, so the coroutine finishes in one step.
+    """
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("an asock_sync operation tried to suspend")
+
+
+# The three calls a blocking program makes most (recv, recv_into, send) have a
+# plain-function twin for asock_sync: the first attempt costs no coroutine at
+# all, and only a call that would block enters ``_retry`` through
+# ``run_to_completion``. Driving the coroutine for every call doubled the cost
+# of a send/recv pair next to the stdlib's (see docs/performance.md).
+
+
+def recv_blocking(s: SocketBase, bufsize: int, flags: int = 0) -> bytes:
+    """Receive up to ``bufsize`` bytes; ``b""`` once the peer has closed.
+
+    Blocks until data or EOF arrives, as the timeout allows: raises
+    ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
+    ``TimeoutError`` when the timeout expires, OSError otherwise.
+    """
+    try:
+        return s._sock.recv(bufsize, flags)
+    except BlockingIOError:
+        if _gives_up(s, flags):
+            raise
+    return run_to_completion(_retry(s, READ, s._sock.recv, bufsize, flags))
+
+
+def recv_into_blocking(s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
+    """Receive into ``buffer``; return the number of bytes received.
+
+    Blocks and raises as ``recv`` does.
+    """
+    try:
+        return s._sock.recv_into(buffer, nbytes, flags)
+    except BlockingIOError:
+        if _gives_up(s, flags):
+            raise
+    return run_to_completion(_retry(s, READ, s._sock.recv_into, buffer, nbytes, flags))
+
+
+def send_blocking(s: SocketBase, data: Buffer, flags: int = 0) -> int:
+    """Send what fits of ``data``; return the number of bytes sent (never 0).
+
+    Blocks until at least one byte fits, as the timeout allows: raises
+    ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
+    ``TimeoutError`` when the timeout expires, OSError (e.g.
+    ``BrokenPipeError``) otherwise.
+    """
+    quiet = _quiet(flags)
+    try:
+        return s._sock.send(data, quiet)
+    except BlockingIOError:
+        if _gives_up(s, flags):
+            raise
+    return run_to_completion(_retry(s, WRITE, s._sock.send, data, quiet))
 
 
 # -- name resolution inside addresses ------------------------------------
