@@ -362,3 +362,26 @@ async def test_errors_are_reported_in_address_order(no_fd_leak: None) -> None:
                 )
         kinds = [type(exc) for exc in group.value.exceptions]
         assert kinds == [TimeoutError, ConnectionRefusedError]
+
+
+async def test_address_families_alternate(no_fd_leak: None) -> None:
+    # Resolved as [v6 refused, v6 blackholed, v4 refused]; RFC 8305 order is
+    # v6, v4, v6, which shows in the (address-ordered) errors.
+    with blackhole(V6) as dead_port, refused_port() as closed_port:
+        asock.set_custom_hostname_resolver(
+            TableResolver(
+                {
+                    "many": [
+                        (V6, "::1", closed_port),
+                        (V6, "::1", dead_port),
+                        (V4, "127.0.0.1", closed_port),
+                    ]
+                }
+            )
+        )
+        with anyio.fail_after(GUARD), pytest.raises(ExceptionGroup) as group:
+            await asock.create_connection(
+                ("many", 0), timeout=0.1, happy_eyeballs_delay=0.01, all_errors=True
+            )
+        kinds = [type(exc) for exc in group.value.exceptions]
+        assert kinds == [ConnectionRefusedError, ConnectionRefusedError, TimeoutError]
