@@ -437,14 +437,22 @@ def stdlib_sendfile(file: Any, offset: int, count: int | None) -> tuple[int, int
 
 @pytest.mark.parametrize(
     ("offset", "count"),
-    [(0, None), (100, None), (100, 1000), (299_000, 5000), (300_000, None), (0, 1)],
+    [
+        (0, None),
+        (100, None),
+        (100, 1000),
+        (299_000, 5000),
+        (300_000, None),
+        (400_000, None),
+        (0, 1),
+    ],
 )
 @pytest.mark.parametrize("kernel", [True, False], ids=["os.sendfile", "read+send"])
 async def test_sendfile_offsets_counts_and_position(
     data_file: Path, offset: int, count: int | None, kernel: bool, no_fd_leak: None
 ) -> None:
     data = data_file.read_bytes()
-    end = len(data) if count is None else min(len(data), offset + count)
+    end = max(offset, len(data) if count is None else min(len(data), offset + count))
     with open(data_file, "rb") as disk:
         file: Any = disk if kernel else io.BytesIO(data)
         expected = stdlib_sendfile(file, offset, count)
