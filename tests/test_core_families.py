@@ -4,6 +4,7 @@ the fronts, dup, repr and sendfile, against real sockets on every backend.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import socket as stdlib_socket
@@ -364,7 +365,7 @@ async def test_dup_is_independent_and_keeps_timeout(no_fd_leak: None) -> None:
                 tg.start_soon(wait_on_original)
                 await wait_all_tasks_blocked()
                 a.close()
-            assert errors == [9]
+            assert errors == [errno.EBADF]
 
             async def late_send() -> None:
                 await wait_all_tasks_blocked()

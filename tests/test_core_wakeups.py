@@ -8,6 +8,8 @@ check that no waiter is left asleep while data it could take is queued.
 
 from __future__ import annotations
 
+import errno
+
 import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
@@ -170,7 +172,7 @@ async def test_close_wakes_a_pending_connect(no_fd_leak: None) -> None:
                     tg.start_soon(connect)
                     await wait_all_tasks_blocked()
                     sock.close()
-            assert errors == [9]
+            assert errors == [errno.EBADF]
 
 
 async def test_pool_of_accept_tasks_takes_each_connection_once(no_fd_leak: None) -> None:
@@ -244,3 +246,41 @@ async def test_descriptor_rewrapped_after_detach_still_waits(no_fd_leak: None) -
             async with anyio.create_task_group() as tg:
                 tg.start_soon(late, b"third")
                 assert await round_trip.recv(10) == b"third"
+
+
+async def test_peer_close_wakes_every_reader_and_writer(no_fd_leak: None) -> None:
+    # End of file and a broken pipe are one event each, but every waiter sees them.
+    readers_pair = asock.socketpair()
+    writers_pair = asock.socketpair()
+    reader_side, closing_reader_peer = readers_pair
+    writer_side, closing_writer_peer = writers_pair
+    eofs: list[bytes] = []
+    write_errors: list[int | None] = []
+
+    async def read() -> None:
+        eofs.append(await reader_side.recv(10))
+
+    async def write() -> None:
+        try:
+            await writer_side.sendall(b"w" * 100_000)
+        except OSError as exc:
+            write_errors.append(exc.errno)
+
+    with reader_side, closing_reader_peer, writer_side, closing_writer_peer:
+        writer_side.settimeout(0.0)
+        try:
+            while True:
+                await writer_side.send(b"f" * 65536)
+        except BlockingIOError:
+            writer_side.settimeout(None)
+        with anyio.fail_after(GUARD):
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(read)
+                    tg.start_soon(write)
+                await wait_all_tasks_blocked()
+                closing_reader_peer.close()
+                closing_writer_peer.close()
+    assert eofs == [b""] * 3
+    assert len(write_errors) == 3
+    assert set(write_errors) <= {errno.EPIPE, errno.ECONNRESET}
