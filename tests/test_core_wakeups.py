@@ -284,3 +284,49 @@ async def test_peer_close_wakes_every_reader_and_writer(no_fd_leak: None) -> Non
     assert eofs == [b""] * 3
     assert len(write_errors) == 3
     assert set(write_errors) <= {errno.EPIPE, errno.ECONNRESET}
+
+
+FAIRNESS_OPS = ["recv", "recv_into", "recvfrom", "recvfrom_into", "recvmsg", "send", "sendall"]
+
+
+@pytest.mark.parametrize("op", FAIRNESS_OPS)
+async def test_every_immediate_operation_yields_now_and_then(op: str) -> None:
+    # Each op always succeeds at once here (peeked data is never consumed;
+    # datagrams to a bound UDP socket are dropped when it is full). The
+    # ticker only runs if the op yields to the event loop from time to time.
+    sink = asock.socket(asock.AF_INET, asock.SOCK_DGRAM)
+    sock = asock.socket(asock.AF_INET, asock.SOCK_DGRAM)
+    await sink.bind(("127.0.0.1", 0))
+    await sock.bind(("127.0.0.1", 0))
+    await sock.connect(sink.getsockname())
+    await sink.sendto(b"peek", sock.getsockname())
+    buffer = bytearray(4)
+    peek = asock.MSG_PEEK
+    calls = {
+        "recv": lambda: sock.recv(4, peek),
+        "recv_into": lambda: sock.recv_into(buffer, 4, peek),
+        "recvfrom": lambda: sock.recvfrom(4, peek),
+        "recvfrom_into": lambda: sock.recvfrom_into(buffer, 4, peek),
+        "recvmsg": lambda: sock.recvmsg(4, 0, peek),
+        "send": lambda: sock.send(b"x"),
+        "sendall": lambda: sock.sendall(b"x"),
+    }
+    call = calls[op]
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0)
+
+    with sink, sock, anyio.fail_after(GUARD):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ticker)
+            await anyio.sleep(0)
+            start, loops = ticks, 0
+            while ticks < start + 3 and loops < 50_000:
+                await call()
+                loops += 1
+            tg.cancel_scope.cancel()
+    assert ticks >= start + 3, f"{op} never yielded in {loops} calls"
