@@ -30,6 +30,7 @@ import errno
 import io
 import operator
 import os
+import select
 import signal
 import socket as _stdlib
 import sys
@@ -37,7 +38,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .socket_base import READ, WRITE, SocketBase
+from .socket_base import READ, WRITE, SocketBase, closed_socket_error
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -354,22 +355,43 @@ async def _connect(s: SocketBase, address: Any) -> None:
     try:
         sock.connect(address)
         return
-    except BlockingIOError:  # EINPROGRESS
-        if s._timeout == 0.0:
+    except BlockingIOError as exc:
+        # Only EINPROGRESS means a handshake goes on in the background. EAGAIN
+        # (an AF_UNIX listener with a full backlog) started nothing that could
+        # finish, and the stdlib raises it too.
+        if s._timeout == 0.0 or exc.errno != errno.EINPROGRESS:
             raise
     except InterruptedError:
         pass  # the connection goes on in the background (connect(2), EINTR)
-    await wait_until(s, WRITE, deadline_after(s._timeout))
-    error = sock.getsockopt(_stdlib.SOL_SOCKET, _stdlib.SO_ERROR)
-    if error:
-        raise OSError(error, os.strerror(error))
+    deadline = deadline_after(s._timeout)
+    while True:
+        await wait_until(s, WRITE, deadline)
+        error = sock.getsockopt(_stdlib.SOL_SOCKET, _stdlib.SO_ERROR)  # EBADF once closed
+        if error:
+            raise OSError(error, os.strerror(error))
+        if _handshake_over(sock):
+            return
+        # Woken before the handshake ended: a close() under way in another
+        # thread wakes waiters before it releases the descriptor. Wait again;
+        # the next look sees EBADF.
+
+
+def _handshake_over(sock: _stdlib.socket) -> bool:
+    """Whether a connect in progress has ended: the kernel then reports POLLOUT."""
+    fd = sock.fileno()
+    if fd < 0:
+        raise closed_socket_error()
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return bool(poller.poll(0))
 
 
 async def connect(s: SocketBase, address: Any) -> None:
     """Connect to ``address``, waiting for the handshake as the timeout allows.
 
     A host name is looked up first, off the event loop. Raises
-    ``BlockingIOError`` (EINPROGRESS) in non-blocking mode, ``TimeoutError``
+    ``BlockingIOError`` (EINPROGRESS) in non-blocking mode and (EAGAIN) when
+    an AF_UNIX listener's backlog is full, ``TimeoutError``
     when the timeout expires, ``gaierror`` if the lookup fails and OSError
     (e.g. ``ConnectionRefusedError``) if the connection fails.
     """
