@@ -485,3 +485,42 @@ async def test_sendfile_from_the_current_position_of_a_fresh_file(
             tg.start_soon(a.sendfile, file, 0, 10)
             assert await receive_exactly(b, 10) == data[:10]
         assert file.tell() == 10
+
+
+@pytest.mark.parametrize("timeout", [None, 0.0, 0.5])
+async def test_unix_connect_to_a_full_backlog_raises_like_the_stdlib(
+    timeout: float | None, tmp_path: Path, no_fd_leak: None
+) -> None:
+    # Linux answers EAGAIN: no handshake runs in the background, so there is
+    # nothing to wait for and the socket must not pass for connected.
+    path = str(tmp_path / "busy.sock")
+    with stdlib_socket.socket(stdlib_socket.AF_UNIX) as listener:
+        listener.bind(path)
+        listener.listen(0)
+        queued = []
+        try:
+            while True:
+                filler = stdlib_socket.socket(stdlib_socket.AF_UNIX)
+                queued.append(filler)
+                filler.setblocking(False)
+                if filler.connect_ex(path) != 0:
+                    break
+            reference = stdlib_socket.socket(stdlib_socket.AF_UNIX)
+            with reference:
+                reference.settimeout(0.5)
+                with pytest.raises(BlockingIOError) as expected:
+                    reference.connect(path)
+            async with asock.socket(asock.AF_UNIX) as sock:
+                sock.settimeout(timeout)
+                with anyio.fail_after(GUARD), pytest.raises(BlockingIOError) as got:
+                    await sock.connect(path)
+                assert got.value.errno == expected.value.errno == errno.EAGAIN
+                # Once the listener makes room, the same socket connects.
+                conn, _ = listener.accept()
+                conn.close()
+                sock.settimeout(GUARD)
+                await sock.connect(path)
+                assert sock.getpeername() == path
+        finally:
+            for filler in queued:
+                filler.close()
