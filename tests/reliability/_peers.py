@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket as stdlib_socket
 import time
 from dataclasses import dataclass, field
@@ -27,20 +28,23 @@ class FullBacklog:
         listener.bind(("127.0.0.1", 0))
         listener.listen(0)
         self = cls(listener)
+        connected = False
         deadline = time.monotonic() + GUARD
         while time.monotonic() < deadline:
             filler = stdlib_socket.socket()
             filler.setblocking(False)
             self.fillers.append(filler)
-            try:
-                filler.connect(self.address)
-            except BlockingIOError:
-                pass
-            time.sleep(0.02)
-            try:
-                filler.getpeername()
-            except OSError:
-                return self  # this one is pending: the queue is full
+            filler.connect_ex(self.address)
+            # A handshake with room in the queue completes at once on loopback
+            # (even on a loaded machine, well within the wait); with the queue
+            # full the SYN is dropped and retried only after a second.
+            _, writable, _ = select.select([], [filler], [], 0.5)
+            if writable:
+                error = filler.getsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_ERROR)
+                assert not error, f"filler connect failed: errno {error}"
+                connected = True
+            elif connected:
+                return self  # one took the only place, the next one waits: full
         raise AssertionError("the accept queue never filled up")
 
     @property

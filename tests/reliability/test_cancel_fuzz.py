@@ -128,9 +128,9 @@ def bytes_sent(outcome: Cut, completed_size: int | None = None) -> int:
     return progress
 
 
-async def pause(rng: random.Random) -> None:
+async def pause(rng: random.Random, how_often: float = 0.3) -> None:
     """Now and then fall behind for a moment, so that the other side has to wait."""
-    if rng.random() < 0.3:
+    if rng.random() < how_often:
         await anyio.sleep(rng.uniform(0, 0.003))
 
 
@@ -253,7 +253,7 @@ async def run_datagrams(kind: str, rng: random.Random, scale: int) -> Chaos:
         for number in range(DATAGRAMS * scale):
             while len(sent) - len(received) >= window:
                 await progress.wait()
-            await pause(rng)
+            await pause(rng, 0.6)  # a datagram send never waits: make the receiver wait
             message = struct.pack("!I", number) * rng.randint(1, 64)
             call: Callable[[], Awaitable[int]]
             if address is not None:
@@ -270,7 +270,7 @@ async def run_datagrams(kind: str, rng: random.Random, scale: int) -> Chaos:
         nonlocal progress
         buffer = bytearray(512)
         while True:
-            await pause(rng)
+            await pause(rng, 0.05)
             method = rng.choice(["recv", "recv_into", "recvfrom", "recvmsg"])
             if method == "recv":
                 message = (await chaos.run(receiver, lambda: receiver.recv(512))).value
