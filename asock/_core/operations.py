@@ -289,15 +289,31 @@ def _wants_lookup(s: SocketBase, address: Any) -> bool:
     return s._resolves_names and needs_lookup(s._sock.family, address)
 
 
+def _unix_path(s: SocketBase, address: Any) -> Any:
+    """An AF_UNIX address given as a path-like object, as its str or bytes path.
+
+    asock takes path-like AF_UNIX addresses (``pathlib.Path``) everywhere an
+    address goes; Python 3.11's own socket module takes only str and bytes.
+    """
+    if (
+        type(address) not in (tuple, str, bytes)
+        and isinstance(address, os.PathLike)
+        and s._sock.family == _stdlib.AF_UNIX
+    ):
+        return os.fspath(address)
+    return address
+
+
 async def _address(s: SocketBase, address: Any) -> Any:
     """Resolve a host name inside an IP address without blocking the loop.
 
-    Anything :func:`needs_lookup` turns down is passed on untouched, so the
-    stdlib call raises its own error for it.
+    Anything :func:`needs_lookup` turns down is passed on untouched (but for
+    a path-like AF_UNIX path, see :func:`_unix_path`), so the stdlib call
+    raises its own error for it.
     """
     if _wants_lookup(s, address):
         return await s._resolve_address(address)
-    return address
+    return _unix_path(s, address)
 
 
 # sendto and sendmsg parse some arguments before they look the address up;
@@ -537,6 +553,8 @@ async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
     A host name in ``address`` is looked up first, off the event loop
     (``gaierror`` if that fails). Then waits and raises as ``send`` does.
     """
+    if args:
+        args = (*args[:-1], _unix_path(s, args[-1]))
     if len(args) in (1, 2) and _wants_lookup(s, args[-1]):
         _parse_bytes_like(data)
         if len(args) == 2:
@@ -556,6 +574,8 @@ async def sendmsg(s: SocketBase, buffers: Iterable[Buffer], *args: Any) -> int:
     A host name in ``address`` is looked up first, off the event loop
     (``gaierror`` if that fails). Then waits and raises as ``send`` does.
     """
+    if len(args) == 3:
+        args = (*args[:2], _unix_path(s, args[2]))
     if len(args) == 3 and _wants_lookup(s, args[2]):
         _parse_c_int(args[1])
         args = (*args[:2], await s._resolve_address(args[2]))
