@@ -82,7 +82,7 @@ class socket(SocketBase):
         """
         import asock_sync
 
-        return self._transfer(asock_sync.socket)
+        return asock_sync.socket._take_over(self)
 
     async def __aenter__(self) -> Self:
         return self

@@ -47,9 +47,7 @@ def from_stdlib_socket(sock: _stdlib.socket) -> socket:
     """
     if not isinstance(sock, _stdlib.socket):
         raise TypeError(f"expected a socket.socket, not {type(sock).__name__}")
-    timeout = sock.gettimeout()
-    family, kind, proto = sock.family, sock.type, sock.proto
-    return socket._from_stdlib(_stdlib.socket(family, kind, proto, sock.detach()), timeout)
+    return socket._take_over(sock)
 
 
 if hasattr(_stdlib, "fromshare"):  # pragma: no cover - Windows only

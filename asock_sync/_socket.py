@@ -203,7 +203,7 @@ class socket(SocketBase):
         """
         import asock
 
-        return self._transfer(asock.socket)
+        return asock.socket._take_over(self)
 
 
 SocketType = socket

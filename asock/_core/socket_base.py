@@ -14,13 +14,12 @@ import os
 import socket as _stdlib
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from types import TracebackType
 
-T = TypeVar("T")
 
 READ = 0
 WRITE = 1
@@ -127,16 +126,18 @@ class SocketBase:
         """Resolve the host name in ``address``; only called if ``_resolves_names``."""
         raise NotImplementedError
 
-    def _transfer(self, cls: builtins.type[T]) -> T:
-        """Hand the descriptor and the timeout to a new ``cls`` socket.
+    @classmethod
+    def _take_over(cls, owner: Any) -> Self:
+        """Take ``owner``'s descriptor (no copy) and timeout; ``owner`` is left detached.
 
-        The descriptor is not copied: this object is left detached.
+        ``owner`` is a stdlib socket or a socket of either asock front.
+        Raises TypeError for anything else. Never waits.
         """
-        timeout = self._timeout
-        sock = self._sock
-        family, kind, proto = sock.family, sock.type, sock.proto
-        fd = self.detach()
-        return cls._from_stdlib(_stdlib.socket(family, kind, proto, fd), timeout)  # type: ignore[attr-defined, no-any-return]
+        if not isinstance(owner, (_stdlib.socket, SocketBase)):
+            raise TypeError(f"expected a socket.socket, not {builtins.type(owner).__name__}")
+        timeout = owner.gettimeout()
+        family, kind, proto = owner.family, owner.type, owner.proto
+        return cls._from_stdlib(_stdlib.socket(family, kind, proto, owner.detach()), timeout)
 
     def dup(self) -> Self:
         """Return a new socket of the same class on a duplicate descriptor.

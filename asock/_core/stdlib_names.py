@@ -9,6 +9,19 @@ from __future__ import annotations
 import socket as _stdlib
 from typing import Any
 
+#: The resolver functions: awaitable in asock, the stdlib's own in asock_sync.
+RESOLVERS = (
+    "getaddrinfo",
+    "getnameinfo",
+    "gethostbyname",
+    "gethostbyname_ex",
+    "gethostbyaddr",
+    "getfqdn",
+    "getservbyname",
+    "getservbyport",
+    "getprotobyname",
+)
+
 #: Names each front replaces with its own socket-aware or awaitable version.
 WRAPPED = frozenset(
     {
@@ -20,16 +33,7 @@ WRAPPED = frozenset(
         "create_server",
         "send_fds",
         "recv_fds",
-        # resolution: awaitable in asock, the stdlib's own in asock_sync
-        "getaddrinfo",
-        "getnameinfo",
-        "gethostbyname",
-        "gethostbyname_ex",
-        "gethostbyaddr",
-        "getfqdn",
-        "getservbyname",
-        "getservbyport",
-        "getprotobyname",
+        *RESOLVERS,
     }
 )
 
@@ -53,17 +57,7 @@ def export_into(namespace: dict[str, Any], *, include_resolvers: bool = False) -
     """
     names = list(PASSTHROUGH)
     if include_resolvers:
-        names += [
-            "getaddrinfo",
-            "getnameinfo",
-            "gethostbyname",
-            "gethostbyname_ex",
-            "gethostbyaddr",
-            "getfqdn",
-            "getservbyname",
-            "getservbyport",
-            "getprotobyname",
-        ]
+        names += RESOLVERS
     for name in names:
         namespace[name] = getattr(_stdlib, name)
     return names
