@@ -148,6 +148,12 @@ if hasattr(select, "epoll"):
                     self._shut()
 
         def _shut(self) -> None:
+            if self.queues and not self.loop.is_closed():
+                # A close from another thread emptied the hub, and before this
+                # ran on the loop a task registered a socket with it: keep
+                # serving that socket rather than strand its waiters.
+                _hubs.setdefault(self.loop, self)
+                return
             try:
                 self.loop.remove_reader(self.epoll.fileno())
             except (RuntimeError, ValueError):
