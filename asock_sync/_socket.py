@@ -3,7 +3,10 @@
 Each I/O method runs the *same* coroutine from :mod:`asock._core.operations`
 that ``asock`` awaits. Here the wait hook blocks the calling thread in
 ``poll`` and returns, so the coroutine never suspends and
-:func:`asock._core.operations.run_to_completion` finishes it in one step: no event loop is involved.
+:func:`~asock._core.operations.run_to_completion` finishes it in one step: no
+event loop is involved. ``recv``, ``recv_into`` and ``send`` are the
+operation layer's plain-function twins, which enter that coroutine only when
+the first attempt would block.
 """
 
 from __future__ import annotations
