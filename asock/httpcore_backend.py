@@ -19,8 +19,9 @@ from __future__ import annotations
 import select
 import socket as _stdlib
 import ssl
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import anyio
@@ -159,9 +160,28 @@ class AsockNetworkStream(httpcore.AsyncNetworkStream):
         return None
 
 
-def _set_options(stream: Any, options: Iterable[SocketOption] | None) -> None:
-    for option in options or ():
-        stream.asock_socket.setsockopt(*option)
+_CONNECT_ERRORS: _ErrorMap = {
+    TimeoutError: httpcore.ConnectTimeout,
+    OSError: httpcore.ConnectError,
+}
+
+
+async def _connected(
+    connect: Callable[[], Awaitable[Any]],
+    timeout: float | None,
+    options: Iterable[SocketOption] | None,
+) -> AsockNetworkStream:
+    """Open a stream with ``connect`` within ``timeout``, apply ``options``, wrap it."""
+    with _raising(_CONNECT_ERRORS):
+        with anyio.fail_after(timeout):
+            stream = await connect()
+        try:
+            for option in options or ():
+                stream.asock_socket.setsockopt(*option)
+        except BaseException:
+            await anyio.aclose_forcefully(stream)
+            raise
+    return AsockNetworkStream(stream)
 
 
 class AsockBackend(httpcore.AsyncNetworkBackend):
@@ -183,16 +203,9 @@ class AsockBackend(httpcore.AsyncNetworkBackend):
         Raises ``httpcore.ConnectTimeout`` after ``timeout`` seconds and
         ``httpcore.ConnectError`` for any OSError (refused, unresolvable, ...).
         """
-        errors: _ErrorMap = {TimeoutError: httpcore.ConnectTimeout, OSError: httpcore.ConnectError}
-        with _raising(errors):
-            with anyio.fail_after(timeout):
-                stream = await connect_tcp(host, port, local_host=local_address)
-            try:
-                _set_options(stream, socket_options)
-            except BaseException:
-                await anyio.aclose_forcefully(stream)
-                raise
-        return AsockNetworkStream(stream)
+        return await _connected(
+            partial(connect_tcp, host, port, local_host=local_address), timeout, socket_options
+        )
 
     async def connect_unix_socket(
         self,
@@ -201,16 +214,7 @@ class AsockBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[SocketOption] | None = None,
     ) -> AsockNetworkStream:
         """Connect to the AF_UNIX socket at ``path``; raises as :meth:`connect_tcp`."""
-        errors: _ErrorMap = {TimeoutError: httpcore.ConnectTimeout, OSError: httpcore.ConnectError}
-        with _raising(errors):
-            with anyio.fail_after(timeout):
-                stream = await connect_unix(path)
-            try:
-                _set_options(stream, socket_options)
-            except BaseException:
-                await anyio.aclose_forcefully(stream)
-                raise
-        return AsockNetworkStream(stream)
+        return await _connected(partial(connect_unix, path), timeout, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         """Sleep on the running event loop."""
