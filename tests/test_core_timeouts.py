@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
+from core_helpers import fill_send_buffer
 
 import asock
 
@@ -37,23 +38,6 @@ def small_buffers(*socks: asock.socket) -> None:
     for sock in socks:
         sock.setsockopt(asock.SOL_SOCKET, asock.SO_SNDBUF, 4096)
         sock.setsockopt(asock.SOL_SOCKET, asock.SO_RCVBUF, 4096)
-
-
-async def fill_send_buffer(sock: asock.socket) -> int:
-    """Send until the kernel refuses more; return how many bytes went."""
-    saved = sock.gettimeout()
-    sock.settimeout(0.0)
-    total = 0
-    try:
-        for size in (65536, 4096, 1):
-            while True:
-                try:
-                    total += await sock.send(b"f" * size)
-                except BlockingIOError:
-                    break
-    finally:
-        sock.settimeout(saved)
-    return total
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
+from core_helpers import fill_send_buffer
 
 import asock
 
@@ -274,23 +275,6 @@ async def test_a_busy_sender_does_not_starve_other_tasks() -> None:
                     loops += 1
                 tg.cancel_scope.cancel()
         assert ticks >= start + 5, f"other task starved over {loops} sendto calls"
-
-
-async def fill_send_buffer(sock: asock.socket) -> int:
-    """Send until the kernel refuses more; return how many bytes went."""
-    saved = sock.gettimeout()
-    sock.settimeout(0.0)
-    total = 0
-    try:
-        for size in (65536, 4096, 1):
-            while True:
-                try:
-                    total += await sock.send(b"f" * size)
-                except BlockingIOError:
-                    break
-    finally:
-        sock.settimeout(saved)
-    return total
 
 
 CLOSERS = ["close", "detach", "with", "async-with", "close-from-thread"]
