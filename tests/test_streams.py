@@ -26,6 +26,7 @@ from anyio.streams.tls import TLSListener, TLSStream
 
 import asock
 import asock.streams
+import asock_sync
 from asock.streams import (
     ConnectedUDPSocket,
     SocketStream,
@@ -99,6 +100,22 @@ async def test_adopting_a_stdlib_socket_detaches_it() -> None:
         assert stream.asock_socket.fileno() == fd
         b.sendall(b"x")
         assert await stream.receive() == b"x"
+    b.close()
+
+
+async def test_adopting_an_asock_sync_socket_detaches_it() -> None:
+    # A connection a blocking worker made can be handed to anyio code as is.
+    a, b = asock_sync.socketpair()
+    fd = a.fileno()
+    stream = await UNIXSocketStream.from_socket(a)
+    async with stream:
+        assert a.fileno() == -1  # the facade object gave its descriptor away
+        assert stream.asock_socket.fileno() == fd
+        b.sendall(b"x")
+        assert await stream.receive() == b"x"
+        await stream.send(b"y")
+        b.settimeout(5)
+        assert b.recv(1) == b"y"
     b.close()
 
 

@@ -24,7 +24,8 @@ from anyio import (
 )
 from anyio.lowlevel import checkpoint
 
-from .._functions import from_stdlib_socket, recv_fds, send_fds
+from .._core.socket_base import SocketBase
+from .._functions import recv_fds, send_fds
 from .._socket import socket
 
 #: anyio's receive sizes: a stream reads up to 64 KiB by default and a
@@ -32,7 +33,7 @@ from .._socket import socket
 _MAX_READ = 65536
 
 #: Anything the ``from_socket`` constructors adopt.
-SocketLike = socket | _stdlib.socket | int
+SocketLike = SocketBase | _stdlib.socket | int  # asock.socket, asock_sync.socket, stdlib, fd
 
 T = TypeVar("T")
 
@@ -60,15 +61,16 @@ def adopt(
 ) -> socket:
     """Check an existing socket for an adapter and return it as an asock socket.
 
-    Accepts an ``asock.socket``, a stdlib ``socket.socket`` (adopted: it is
-    left detached) or a descriptor (wrapped as is, not duplicated). Raises
+    Accepts an ``asock.socket``, an ``asock_sync.socket`` or a stdlib
+    ``socket.socket`` (either adopted: it is left detached) or a descriptor
+    (wrapped as is, not duplicated). Raises
     TypeError for anything else and ValueError, leaving the argument
     untouched, when the socket has the wrong type or family or is not
     connected/bound as required. Never waits.
     """
     if isinstance(sock_or_fd, socket):
         probe: Any = sock_or_fd
-    elif isinstance(sock_or_fd, _stdlib.socket):
+    elif isinstance(sock_or_fd, (_stdlib.socket, SocketBase)):
         probe = sock_or_fd
     elif isinstance(sock_or_fd, int):
         try:
@@ -77,7 +79,7 @@ def adopt(
             raise ValueError(f"descriptor {sock_or_fd} is not a usable socket: {exc}") from exc
     else:
         raise TypeError(
-            f"expected an asock socket, a socket.socket or a descriptor, "
+            f"expected an asock or asock_sync socket, a socket.socket or a descriptor, "
             f"not {type(sock_or_fd).__name__}"
         )
     try:
@@ -88,7 +90,7 @@ def adopt(
         raise
     if isinstance(probe, socket):
         return probe
-    return from_stdlib_socket(probe)
+    return socket._take_over(probe)
 
 
 def _check(
