@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anyio
+
 import asock
 
 
@@ -20,3 +22,20 @@ async def fill_send_buffer(sock: asock.socket) -> int:
     finally:
         sock.settimeout(saved)
     return total
+
+
+class Ticker:
+    """Counts how often a task of its own gets to run: one tick per scheduling pass.
+
+    Start ``run`` in a task group; ``ticks`` then shows whether the code under
+    test lets other tasks run.
+    """
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    async def run(self) -> None:
+        """Tick and yield, forever (cancel the task group to stop it)."""
+        while True:
+            self.ticks += 1
+            await anyio.sleep(0)

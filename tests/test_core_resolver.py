@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
+from core_helpers import Ticker
 
 import asock
 
@@ -278,21 +279,15 @@ async def test_resolution_is_cancellable(no_fd_leak: None) -> None:
 async def test_system_resolver_runs_off_the_loop_and_is_cancellable() -> None:
     # No custom resolver: the lookup runs in a worker thread. The event loop
     # keeps running meanwhile, and a cancelled lookup returns at once.
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await anyio.sleep(0)
+    ticker = Ticker()
 
     with anyio.fail_after(GUARD):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ticker)
+            tg.start_soon(ticker.run)
             infos = await asock.getaddrinfo("localhost", 80, type=asock.SOCK_STREAM)
             tg.cancel_scope.cancel()
     assert infos and all(info[4][1] == 80 for info in infos)
-    assert ticks > 0
+    assert ticker.ticks > 0
     with anyio.CancelScope() as scope:
         scope.cancel()
         await asock.getaddrinfo("localhost", 80)

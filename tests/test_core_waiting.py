@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
-from core_helpers import fill_send_buffer
+from core_helpers import Ticker, fill_send_buffer
 
 import asock
 
@@ -226,26 +226,20 @@ async def test_a_busy_reader_does_not_starve_other_tasks() -> None:
     # The socket always has data (MSG_PEEK never consumes it): without the
     # fairness budget the loop would never yield and the ticker never run.
     a, b = asock.socketpair()
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await anyio.sleep(0)
+    ticker = Ticker()
 
     with a, b, anyio.fail_after(GUARD):
         await a.sendall(b"always")
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ticker)
+            tg.start_soon(ticker.run)
             await anyio.sleep(0)
-            start = ticks
+            start = ticker.ticks
             loops = 0
-            while ticks < start + 5 and loops < 100_000:
+            while ticker.ticks < start + 5 and loops < 100_000:
                 assert await b.recv(6, asock.MSG_PEEK) == b"always"
                 loops += 1
             tg.cancel_scope.cancel()
-        assert ticks >= start + 5, f"other task starved over {loops} recv calls"
+        assert ticker.ticks >= start + 5, f"other task starved over {loops} recv calls"
 
 
 async def test_a_busy_sender_does_not_starve_other_tasks() -> None:
@@ -256,25 +250,19 @@ async def test_a_busy_sender_does_not_starve_other_tasks() -> None:
     ):
         sink.bind(("127.0.0.1", 0))
         target = sink.getsockname()
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await anyio.sleep(0)
+        ticker = Ticker()
 
         with anyio.fail_after(GUARD):
             async with anyio.create_task_group() as tg:
-                tg.start_soon(ticker)
+                tg.start_soon(ticker.run)
                 await anyio.sleep(0)
-                start = ticks
+                start = ticker.ticks
                 loops = 0
-                while ticks < start + 5 and loops < 100_000:
+                while ticker.ticks < start + 5 and loops < 100_000:
                     await sender.sendto(b"x", target)
                     loops += 1
                 tg.cancel_scope.cancel()
-        assert ticks >= start + 5, f"other task starved over {loops} sendto calls"
+        assert ticker.ticks >= start + 5, f"other task starved over {loops} sendto calls"
 
 
 CLOSERS = ["close", "detach", "with", "async-with", "close-from-thread"]

@@ -13,6 +13,7 @@ import errno
 import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
+from core_helpers import Ticker
 
 import asock
 
@@ -312,21 +313,15 @@ async def test_every_immediate_operation_yields_now_and_then(op: str) -> None:
         "sendall": lambda: sock.sendall(b"x"),
     }
     call = calls[op]
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await anyio.sleep(0)
+    ticker = Ticker()
 
     with sink, sock, anyio.fail_after(GUARD):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ticker)
+            tg.start_soon(ticker.run)
             await anyio.sleep(0)
-            start, loops = ticks, 0
-            while ticks < start + 3 and loops < 50_000:
+            start, loops = ticker.ticks, 0
+            while ticker.ticks < start + 3 and loops < 50_000:
                 await call()
                 loops += 1
             tg.cancel_scope.cancel()
-    assert ticks >= start + 3, f"{op} never yielded in {loops} calls"
+    assert ticker.ticks >= start + 3, f"{op} never yielded in {loops} calls"
