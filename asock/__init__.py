@@ -9,7 +9,7 @@ included, is a coroutine. The blocking twin is :mod:`asock_sync`.
 """
 
 
-from ._core.stdlib_names import export_into as _export_into
+from asock_core.stdlib_names import export_into as _export_into
 from ._functions import (
     create_connection,
     create_server,

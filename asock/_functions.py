@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 import anyio
 
-from ._core import operations as ops
-from ._core.socket_base import SocketBase
+from asock_core import conversion
+from asock_core import operations as ops
+from asock_core.socket_base import SocketBase
 from ._resolver import getaddrinfo, resolve_address
 from ._socket import socket
 
@@ -27,8 +28,7 @@ def socketpair(
     family: int = _stdlib.AF_UNIX, type: int = _stdlib.SOCK_STREAM, proto: int = 0
 ) -> tuple[socket, socket]:
     """Return a pair of connected asock sockets, as ``socket.socketpair``. Never waits."""
-    a, b = _stdlib.socketpair(family, type, proto)
-    return socket._from_stdlib(a, a.gettimeout()), socket._from_stdlib(b, b.gettimeout())
+    return conversion.socketpair(socket, family, type, proto)
 
 
 def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
@@ -36,18 +36,16 @@ def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
 
     Never waits. Raises OSError for a bad descriptor.
     """
-    sock = _stdlib.fromfd(fd, family, type, proto)
-    return socket._from_stdlib(sock, sock.gettimeout())
+    return conversion.fromfd(socket, fd, family, type, proto)
 
 
 def from_stdlib_socket(sock: _stdlib.socket) -> socket:
     """Adopt a stdlib socket (same descriptor, same timeout); ``sock`` is left detached.
 
-    Raises TypeError for anything but a ``socket.socket``. Never waits.
+    Raises TypeError for anything but a plain ``socket.socket`` (an
+    ``ssl.SSLSocket`` included: its TLS layer would be lost). Never waits.
     """
-    if not isinstance(sock, _stdlib.socket):
-        raise TypeError(f"expected a socket.socket, not {type(sock).__name__}")
-    return socket._take_over(sock)
+    return conversion.from_stdlib_socket(socket, sock)
 
 
 def _check_socket(sock: Any) -> SocketBase:
@@ -91,7 +89,7 @@ async def create_server(
         address, family=family, backlog=backlog, reuse_port=reuse_port,
         dualstack_ipv6=dualstack_ipv6,
     )
-    return socket._from_stdlib(sock, sock.gettimeout())
+    return conversion.adopt(socket, sock)
 
 
 def _interleave(infos: list[Any]) -> list[Any]:

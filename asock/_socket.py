@@ -1,9 +1,9 @@
 """``asock.socket``: the awaitable socket, a thin front over the operation layer.
 
-Every method that can wait is a coroutine from :mod:`asock._core.operations`;
+Every method that can wait is a coroutine from :mod:`asock_core.operations`;
 this class only says how to wait (the running loop's driver) and how to
 resolve names (off the loop). The methods that never wait come from
-:class:`~asock._core.socket_base.SocketBase`.
+:class:`~asock_core.socket_base.SocketBase`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import socket as _stdlib
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from ._core import operations as ops
-from ._core.socket_base import SocketBase
-from ._drivers import current_driver
+from asock_core import operations as ops
+from asock_core.conversion import convert
+from asock_core.socket_base import SocketBase
+from asock_core.drivers import current_driver
 from ._resolver import resolve_address
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class socket(SocketBase):
     __slots__ = ()
     __module__ = "asock"
 
-    _resolves_names = True
+    _on_event_loop = True
 
     def _wait(self, event: int, timeout: float | None) -> Awaitable[bool]:
         return current_driver().wait(self, event, timeout)
@@ -80,9 +81,7 @@ class socket(SocketBase):
         Same descriptor (no copy), same timeout; this object is left detached.
         Never waits.
         """
-        import asock_sync
-
-        return asock_sync.socket._take_over(self)
+        return convert(self, "asock_sync")  # type: ignore[return-value]
 
     async def __aenter__(self) -> Self:
         return self

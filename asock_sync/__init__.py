@@ -10,7 +10,7 @@ operation layer that ``asock`` awaits.
 
 import socket as _stdlib
 
-from asock._core.stdlib_names import export_into as _export_into
+from asock_core.stdlib_names import export_into as _export_into
 
 from ._functions import (
     create_connection,
@@ -30,11 +30,17 @@ if hasattr(_stdlib, "fromshare"):  # pragma: no cover - Windows only
     from ._functions import fromshare  # noqa: F401
 
 # Private stdlib names that stdlib clients (http.client, smtplib, ftplib...)
-# and CPython's own socket tests reach for through the module.
-_GLOBAL_DEFAULT_TIMEOUT = _stdlib._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
-_GiveupOnSendfile = _stdlib._GiveupOnSendfile  # type: ignore[attr-defined]
-_LOCALHOST = _stdlib._LOCALHOST  # type: ignore[attr-defined]
-_LOCALHOST_V6 = _stdlib._LOCALHOST_V6  # type: ignore[attr-defined]
+# and CPython's own socket tests reach for through the module, served where
+# this interpreter's socket module has them.
+for _name in (
+    "_GLOBAL_DEFAULT_TIMEOUT", "_GiveupOnSendfile", "_LOCALHOST", "_LOCALHOST_V6",
+    "_blocking_errnos", "_intenum_converter", "_socket",
+):
+    if hasattr(_stdlib, _name):
+        globals()[_name] = getattr(_stdlib, _name)
+del _name
+if hasattr(_stdlib, "_fallback_socketpair"):  # Python 3.13: socketpair emulated over TCP
+    from ._functions import _fallback_socketpair  # noqa: F401
 #: The raw stream ``makefile`` builds on; it drives any object with the socket API.
 SocketIO = _stdlib.SocketIO
 

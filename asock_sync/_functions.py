@@ -1,24 +1,23 @@
-"""asock_sync's module-level functions: the stdlib's, returning facade sockets."""
+"""asock_sync's module-level functions: the stdlib's, returning sync-front sockets."""
 
 from __future__ import annotations
 
 import socket as _stdlib
+import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False
 
-from asock._core import operations as ops
-from asock._core.socket_base import SocketBase
+from asock_core import conversion
+from asock_core import operations as ops
 
 from ._socket import socket
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from typing_extensions import Buffer
 
 _DEFAULT_TIMEOUT: Any = _stdlib._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
-
-
-def _adopt(sock: _stdlib.socket) -> socket:
-    return socket._from_stdlib(sock, sock.gettimeout())
 
 
 def socketpair(
@@ -28,8 +27,7 @@ def socketpair(
 
     ``family`` None means AF_UNIX where there is one. Never waits. Raises OSError.
     """
-    a, b = _stdlib.socketpair(family, type, proto)
-    return _adopt(a), _adopt(b)
+    return conversion.socketpair(socket, family, type, proto)
 
 
 def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
@@ -37,24 +35,33 @@ def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
 
     Never waits. Raises OSError for a bad descriptor.
     """
-    return _adopt(_stdlib.fromfd(fd, family, type, proto))
+    return conversion.fromfd(socket, fd, family, type, proto)
 
 
 def from_stdlib_socket(sock: _stdlib.socket) -> socket:
     """Adopt a stdlib socket (same descriptor, same timeout); ``sock`` is left detached.
 
-    Raises TypeError for anything but a ``socket.socket``. Never waits.
+    Raises TypeError for anything but a plain ``socket.socket`` (an
+    ``ssl.SSLSocket`` included). Never waits.
     """
-    if not isinstance(sock, _stdlib.socket):
-        raise TypeError(f"expected a socket.socket, not {type(sock).__name__}")
-    return socket._take_over(sock)
+    return conversion.from_stdlib_socket(socket, sock)
+
+
+if hasattr(_stdlib, "_fallback_socketpair"):  # Python 3.13+
+
+    def _fallback_socketpair(
+        family: int = _stdlib.AF_INET, type: int = _stdlib.SOCK_STREAM, proto: int = 0
+    ) -> tuple[socket, socket]:
+        """The stdlib's socketpair emulated over loopback TCP, with both ends adopted."""
+        a, b = _stdlib._fallback_socketpair(family, type, proto)  # type: ignore[attr-defined]
+        return conversion.adopt(socket, a), conversion.adopt(socket, b)
 
 
 if hasattr(_stdlib, "fromshare"):  # pragma: no cover - Windows only
 
     def fromshare(info: bytes) -> socket:
         """Return a socket from ``socket.share`` data (Windows only)."""
-        return _adopt(_stdlib.fromshare(info))  # type: ignore[attr-defined,unused-ignore]
+        return conversion.adopt(socket, _stdlib.fromshare(info))  # type: ignore[attr-defined,unused-ignore]
 
 
 def create_server(
@@ -66,11 +73,12 @@ def create_server(
     Blocks only to resolve a host name. Raises ValueError for unsupported
     options and OSError from bind/listen.
     """
-    return _adopt(
+    return conversion.adopt(
+        socket,
         _stdlib.create_server(
             address, family=family, backlog=backlog, reuse_port=reuse_port,
             dualstack_ipv6=dualstack_ipv6,
-        )
+        ),
     )
 
 
@@ -85,7 +93,7 @@ def create_connection(
     """
     # The class is looked up on the package at each call, as the stdlib looks
     # up its module global: code that replaces ``asock_sync.socket`` sees it used.
-    import asock_sync
+    cls = sys.modules["asock_sync"].socket
 
     host, port = address
     exceptions: list[OSError] = []
@@ -94,7 +102,7 @@ def create_connection(
     ):
         sock = None
         try:
-            sock = asock_sync.socket(family, kind, proto)
+            sock = cls(family, kind, proto)
             if timeout is not _DEFAULT_TIMEOUT:
                 sock.settimeout(timeout)
             if source_address:
@@ -123,8 +131,8 @@ def send_fds(
 
     Blocks and raises as ``socket.sendmsg`` does.
     """
-    if isinstance(sock, SocketBase):
-        return ops.run_to_completion(ops.send_fds(sock, buffers, fds, flags, address))
+    if isinstance(sock, socket):
+        return sock._run(ops.send_fds(sock, buffers, fds, flags, address))
     return _stdlib.send_fds(sock, buffers, fds, flags, address)
 
 
@@ -135,6 +143,6 @@ def recv_fds(
 
     Blocks and raises as ``socket.recvmsg`` does.
     """
-    if isinstance(sock, SocketBase):
-        return ops.run_to_completion(ops.recv_fds(sock, bufsize, maxfds, flags))
+    if isinstance(sock, socket):
+        return sock._run(ops.recv_fds(sock, bufsize, maxfds, flags))
     return _stdlib.recv_fds(sock, bufsize, maxfds, flags)

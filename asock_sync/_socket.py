@@ -1,29 +1,45 @@
 """``asock_sync.socket``: the blocking drop-in, a thin front over the operation layer.
 
-Each I/O method runs the *same* coroutine from :mod:`asock._core.operations`
-that ``asock`` awaits. Here the wait hook blocks the calling thread in
-``poll`` and returns, so the coroutine never suspends and
-:func:`~asock._core.operations.run_to_completion` finishes it in one step: no
-event loop is involved. ``recv``, ``recv_into`` and ``send`` are the
-operation layer's plain-function twins, which enter that coroutine only when
-the first attempt would block.
+The descriptor's mode is the stdlib's: in blocking mode (timeout ``None``) it
+is blocking, and a call blocks in the kernel, one system call as with the
+stdlib. With a timeout, or in non-blocking mode, it is non-blocking, and each
+call runs the *same* coroutine from :mod:`asock_core.operations` that
+``asock`` awaits; its wait hook blocks the calling thread in ``poll``, so
+:func:`~asock_core.operations.run_to_completion` finishes it in one step.
+
+``close()`` from another thread wakes every thread blocked on the socket, in
+the kernel or in ``poll``: each call counts itself in while it runs, and a
+close that finds one shuts the socket down (which wakes them) and leaves the
+descriptor to the last one out. See docs/semantics.md.
 """
 
 from __future__ import annotations
 
 import io
 import socket as _stdlib
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from _thread import allocate_lock
+from collections.abc import Callable, Coroutine, Iterable
 
-from asock._core import operations as ops
-from asock._core.socket_base import SocketBase
-from asock._drivers import blocking
+from asock_core import operations as ops
+from asock_core.conversion import convert
+from asock_core.drivers import blocking
+from asock_core.socket_base import SocketBase, closed_socket_error
 
+# typing is not imported at run time: it would be most of the import cost.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import threading
+    from typing import Any, NoReturn, TypeVar
+
     from typing_extensions import Buffer
 
     import asock
+
+    T = TypeVar("T")
+
+#: Sends never raise SIGPIPE (see asock_core.operations).
+_NOSIGNAL = int(getattr(_stdlib, "MSG_NOSIGNAL", 0))
+
 
 class socket(SocketBase):
     """A blocking socket with the stdlib's interface and timeout semantics.
@@ -41,25 +57,127 @@ class socket(SocketBase):
     another thread wakes threads blocked on the socket with ``OSError(EBADF)``.
     """
 
-    __slots__ = ()
+    # _busy counts the calls under way. It is changed with ``+=``/``-=`` and
+    # no lock: under the GIL nothing can run between the read and the write
+    # of an int attribute (no call, no jump back), and a lock would add a
+    # tenth to the cost of a recv. _closing is set by close(); a call checks
+    # it after counting itself in, so either close() sees the call or the
+    # call sees close().
+    __slots__ = ("_busy", "_closing", "_mode_lock")
     __module__ = "asock_sync"
 
-    _yields = False
+    _kernel_blocks = True
+
+    _busy: int
+    _closing: bool
+    _mode_lock: threading.Lock
+
+    def _adopt(self, sock: _stdlib.socket, timeout: float | None) -> None:
+        self._busy = 0
+        self._closing = False
+        #: Held while the descriptor's mode changes, and by the attempts that
+        #: take no MSG_DONTWAIT (accept, connect, sendfile) in timeout mode.
+        self._mode_lock = allocate_lock()
+        super()._adopt(sock, timeout)
 
     async def _wait(self, event: int, timeout: float | None) -> bool:
         return blocking.wait(self, event, timeout)
+
+    def _set_timeout(self, timeout: float | None) -> None:
+        with self._mode_lock:
+            self._sock.setblocking(timeout is None)
+            self._timeout = timeout
+
+    def _attempt(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._mode_lock:
+            if self._timeout is not None:
+                return fn(*args)  # the descriptor is non-blocking while the lock is held
+            # Switched to blocking mode since this call began: its own timeout
+            # still holds, so this one attempt must not block in the kernel.
+            sock = self._sock
+            sock.setblocking(False)
+            try:
+                return fn(*args)
+            finally:
+                sock.setblocking(True)
+
+    # -- running a call ------------------------------------------------------
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run an operation of the operation layer, counted in (see close)."""
+        self._busy += 1
+        try:
+            if not self._closing:
+                return ops.run_to_completion(coro)
+            coro.close()
+        finally:
+            self._busy -= 1
+            if self._closing:
+                self._leave_closed()
+        raise closed_socket_error()  # pragma: no cover - _leave_closed raised
+
+    def _in_kernel(self, fn: Callable[..., T], op: Callable[..., Coroutine[Any, Any, T]],
+                   *args: Any) -> T:
+        """Blocking mode: ``fn(*args)`` blocks in the kernel, as the stdlib's call does.
+
+        If another thread made the descriptor non-blocking meanwhile, the call
+        waits through the operation layer's ``op`` instead.
+        """
+        self._busy += 1
+        try:
+            if not self._closing:
+                return fn(*args)
+        except BlockingIOError:
+            pass
+        finally:
+            self._busy -= 1
+            if self._closing:
+                self._leave_closed()
+        return self._run(op(self, *args))
+
+    def _leave_closed(self) -> NoReturn:
+        # The socket was closed during (or before) this call: the last call out
+        # closes the descriptor that close() left open for it.
+        if not self._busy and self._io_refs <= 0:
+            self._sock.close()
+        raise closed_socket_error()
+
+    # -- closing -------------------------------------------------------------
+
+    def _real_close(self) -> None:
+        self._closing = True
+        if self._busy:
+            # A thread may be blocked in the kernel on this socket, where
+            # closing the descriptor would not wake it (Linux keeps it asleep).
+            # Shutting the socket down does, for every socket type but a few
+            # (docs/semantics.md); the last call out closes the descriptor.
+            try:
+                self._sock.shutdown(_stdlib.SHUT_RDWR)
+            except OSError:
+                pass
+            if self._busy:
+                return
+        # Closing twice (here and in the last call out) is harmless: the
+        # stdlib socket gives its descriptor up once.
+        self._sock.close()
+
+    def fileno(self) -> int:
+        """Return the descriptor, or -1 once closed or detached. Never waits."""
+        return -1 if self._closing else self._sock.fileno()
 
     @property
     def timeout(self) -> float | None:
         """The timeout, as ``gettimeout()`` returns it (read-only, as in the stdlib)."""
         return self._timeout
 
+    # -- calls that wait -------------------------------------------------------
+
     def _accept(self) -> tuple[int, Any]:
         """Wait for a connection; return its bare descriptor and the peer's address.
 
         The stdlib's low-level accept, waiting like ``accept``.
         """
-        return ops.run_to_completion(ops.accept_descriptor(self))
+        return self._run(ops.accept_descriptor(self))
 
     def accept(self) -> tuple[socket, Any]:
         """Wait for a connection; return ``(socket, address)``.
@@ -69,65 +187,129 @@ class socket(SocketBase):
         ``BlockingIOError`` in non-blocking mode, ``TimeoutError`` when the
         timeout expires, OSError otherwise (EBADF if closed meanwhile).
         """
-        return ops.run_to_completion(ops.accept(self))
+        return self._run(ops.accept(self))
 
     def bind(self, address: Any) -> None:
         """Bind to ``address``. A host name is resolved by the (blocking) stdlib call.
 
         Blocks only for that lookup. Raises ``gaierror`` or OSError (e.g. EADDRINUSE).
         """
-        ops.run_to_completion(ops.bind(self, address))
+        self._run(ops.bind(self, address))
 
     def connect(self, address: Any) -> None:
         """Connect to ``address``; blocks up to the timeout. Raises OSError or TimeoutError."""
-        ops.run_to_completion(ops.connect(self, address))
+        self._run(ops.connect(self, address))
 
     def connect_ex(self, address: Any) -> int:
         """Like ``connect`` but return the errno (0 on success) instead of raising it.
 
         Blocks as ``connect`` does; EWOULDBLOCK means the timeout expired.
         """
-        return ops.run_to_completion(ops.connect_ex(self, address))
+        return self._run(ops.connect_ex(self, address))
 
-    recv = ops.recv_blocking
+    # recv, recv_into and send spell _in_kernel out: they are what a blocking
+    # program calls most, and the extra frame costs about 3% of a send+recv
+    # pair (hot row). tests/test_sync_api.py holds them to _in_kernel's behaviour.
 
-    recv_into = ops.recv_into_blocking
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        """Receive up to ``bufsize`` bytes; ``b""`` once the peer has closed.
+
+        Blocks until data or EOF arrives, as the timeout allows: raises
+        ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
+        ``TimeoutError`` when the timeout expires, OSError otherwise.
+        """
+        if self._timeout is None:
+            self._busy += 1
+            try:
+                if not self._closing:
+                    return self._sock.recv(bufsize, flags)
+            except BlockingIOError:
+                pass
+            finally:
+                self._busy -= 1
+                if self._closing:
+                    self._leave_closed()
+        return self._run(ops.recv(self, bufsize, flags))
+
+    def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
+        """Receive into ``buffer``; return the number of bytes received. Blocks like recv."""
+        if self._timeout is None:
+            self._busy += 1
+            try:
+                if not self._closing:
+                    return self._sock.recv_into(buffer, nbytes, flags)
+            except BlockingIOError:
+                pass
+            finally:
+                self._busy -= 1
+                if self._closing:
+                    self._leave_closed()
+        return self._run(ops.recv_into(self, buffer, nbytes, flags))
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
         """Receive up to ``bufsize`` bytes and the sender's address. Blocks like recv."""
-        return ops.run_to_completion(ops.recvfrom(self, bufsize, flags))
+        if self._timeout is None:
+            return self._in_kernel(self._sock.recvfrom, ops.recvfrom, bufsize, flags)
+        return self._run(ops.recvfrom(self, bufsize, flags))
 
     def recvfrom_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> tuple[int, Any]:
         """Receive into ``buffer``; return the count and the sender. Blocks like recv."""
-        return ops.run_to_completion(ops.recvfrom_into(self, buffer, nbytes, flags))
+        if self._timeout is None:
+            return self._in_kernel(
+                self._sock.recvfrom_into, ops.recvfrom_into, buffer, nbytes, flags
+            )
+        return self._run(ops.recvfrom_into(self, buffer, nbytes, flags))
 
     def recvmsg(self, *args: Any) -> tuple[bytes, list[Any], int, Any]:
         """``recvmsg(bufsize[, ancbufsize[, flags]])`` as in the stdlib. Blocks like recv."""
-        return ops.run_to_completion(ops.recvmsg(self, *args))
+        if self._timeout is None:
+            return self._in_kernel(self._sock.recvmsg, ops.recvmsg, *args)
+        return self._run(ops.recvmsg(self, *args))
 
     def recvmsg_into(self, *args: Any) -> tuple[int, list[Any], int, Any]:
         """``recvmsg_into(buffers[, ancbufsize[, flags]])`` as in the stdlib. Blocks like recv."""
-        return ops.run_to_completion(ops.recvmsg_into(self, *args))
+        if self._timeout is None:
+            return self._in_kernel(self._sock.recvmsg_into, ops.recvmsg_into, *args)
+        return self._run(ops.recvmsg_into(self, *args))
 
-    send = ops.send_blocking
+    def send(self, data: Buffer, flags: int = 0) -> int:
+        """Send what fits of ``data``; return the number of bytes sent (never 0).
+
+        Blocks until at least one byte fits, as the timeout allows: raises
+        ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
+        ``TimeoutError`` when the timeout expires, OSError (e.g.
+        ``BrokenPipeError``) otherwise.
+        """
+        if self._timeout is None:
+            self._busy += 1
+            try:
+                if not self._closing:
+                    return self._sock.send(data, flags | _NOSIGNAL if type(flags) is int else flags)
+            except BlockingIOError:
+                pass
+            finally:
+                self._busy -= 1
+                if self._closing:
+                    self._leave_closed()
+        return self._run(ops.send(self, data, flags))
 
     def sendall(self, data: Buffer, flags: int = 0) -> None:
         """Send all of ``data``; the timeout bounds the whole call.
 
         The exception that ends it early carries ``bytes_sent``.
         """
-        ops.run_to_completion(ops.sendall(self, data, flags))
+        self._run(ops.sendall(self, data, flags))
 
     def sendto(self, data: Buffer, *args: Any) -> int:
         """``sendto(data, address)`` or ``sendto(data, flags, address)``. Blocks like send."""
-        return ops.run_to_completion(ops.sendto(self, data, *args))
+        return self._run(ops.sendto(self, data, *args))
 
     def sendmsg(self, buffers: Iterable[Buffer], *args: Any) -> int:
         """``sendmsg(buffers[, ancdata[, flags[, address]]])`` as in the stdlib.
 
         Blocks like send.
         """
-        return ops.run_to_completion(ops.sendmsg(self, buffers, *args))
+        return self._run(ops.sendmsg(self, buffers, *args))
 
     if hasattr(_stdlib.socket, "sendmsg_afalg"):
 
@@ -136,14 +318,14 @@ class socket(SocketBase):
 
             Blocks like send.
             """
-            return ops.run_to_completion(ops.sendmsg_afalg(self, *args, **kwargs))
+            return self._run(ops.sendmsg_afalg(self, *args, **kwargs))
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send a file with ``os.sendfile`` (or read/send); return the bytes sent.
 
         The timeout bounds the whole call. Raises ValueError in non-blocking mode.
         """
-        return ops.run_to_completion(ops.sendfile(self, file, offset, count))
+        return self._run(ops.sendfile(self, file, offset, count))
 
     def _sendfile_use_sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """``sendfile`` through ``os.sendfile`` only, as the stdlib's private method.
@@ -151,11 +333,11 @@ class socket(SocketBase):
         Raises ``socket._GiveupOnSendfile`` before sending anything when the
         kernel can't send this file.
         """
-        return ops.run_to_completion(ops.sendfile_kernel(self, file, offset, count))
+        return self._run(ops.sendfile_kernel(self, file, offset, count))
 
     def _sendfile_use_send(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """``sendfile`` by reading and sending, as the stdlib's private method."""
-        return ops.run_to_completion(ops.sendfile_copy(self, file, offset, count))
+        return self._run(ops.sendfile_copy(self, file, offset, count))
 
     def makefile(
         self, mode: str = "r", buffering: int | None = None, *,
@@ -204,9 +386,7 @@ class socket(SocketBase):
         Same descriptor (no copy), same timeout; this object is left detached.
         Never waits.
         """
-        import asock
-
-        return asock.socket._take_over(self)
+        return convert(self, "asock")  # type: ignore[no-any-return]
 
 
 SocketType = socket

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from asock._bench.impls import implementation_names, implementations
-from asock._bench.runner import TARGETS, WORKLOADS
+from benchmarks.impls import implementation_names, implementations
+from benchmarks.runner import TARGETS, WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALLED = [impl.name for impl in implementations()]

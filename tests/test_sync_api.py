@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import asock_sync
-from asock._core import operations
-from asock._core.socket_base import SocketBase
+from asock_core import operations
+from asock_core.socket_base import SocketBase
 
 STDLIB_SOCKET_TYPE = stdlib_socket.socket
 

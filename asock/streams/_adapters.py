@@ -24,7 +24,7 @@ from anyio import (
 )
 from anyio.lowlevel import checkpoint
 
-from .._core.socket_base import SocketBase
+from asock_core.socket_base import SocketBase
 from .._functions import recv_fds, send_fds
 from .._socket import socket
 

@@ -23,7 +23,7 @@ from anyio import wait_all_tasks_blocked
 
 import asock
 import asock_sync
-from asock._drivers import blocking
+from asock_core.drivers import blocking
 
 from ._peers import GUARD, FullBacklog, fill_send_buffer, shrink_buffers
 

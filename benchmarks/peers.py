@@ -1,4 +1,4 @@
-"""The bench's helper processes, run as ``python -m asock._bench.peers COMMAND``.
+"""The bench's helper processes, run as ``python -m benchmarks.peers COMMAND``.
 
 ``echo-client PORT CONNECTIONS WARMUP SECONDS``
     The load for the echo workload, identical for every server: CONNECTIONS

@@ -7,7 +7,9 @@ Constants, enums and exceptions are re-exported as the very same objects, so
 from __future__ import annotations
 
 import socket as _stdlib
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: The resolver functions: awaitable in asock, the stdlib's own in asock_sync.
 RESOLVERS = (

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._core.socket_base import READ, WRITE
+from ..socket_base import READ, WRITE
 
 if TYPE_CHECKING:
-    from .._core.socket_base import SocketBase
+    from ..socket_base import SocketBase
 
 
 #: How long close() in another thread waits for the trio thread to forget the
@@ -47,7 +47,7 @@ class _TrioQueue:
 
             await trio.lowlevel.wait_task_rescheduled(abort)
             return True
-        fd = s._sock.fileno()
+        fd = s.fileno()
         if fd < 0:
             return True
         self.leading = True
@@ -75,7 +75,7 @@ class _TrioQueue:
         fd = self.fd
         if trio.lowlevel.in_trio_run() and trio.lowlevel.current_trio_token() is self.token:
             trio.lowlevel.notify_closing(fd)
-        elif self.token is not None:
+        else:
             # Another thread: only trio's own thread may touch its I/O manager,
             # and it must forget this descriptor before close() frees the
             # number, or a new socket waiting on the same number finds it
@@ -121,13 +121,9 @@ class TrioDriver:
 
         A plain function returning the waiting coroutine: one coroutine fewer per wait.
         """
-        key = _KEYS[event]
-        queues = s._queues
-        queue = queues.get(key) if queues else None
+        queue = s._queue(_KEYS[event], _TrioQueue)
         if queue is None:
-            queue = s._queue(key, _TrioQueue)
-            if queue is None:
-                return _closing()  # the retried call reports EBADF
+            return _closing()  # the retried call reports EBADF
         assert type(queue) is _TrioQueue
         if timeout is None:
             return queue.wait(s, event)

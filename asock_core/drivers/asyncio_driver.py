@@ -33,10 +33,10 @@ import select
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from .._core.socket_base import READ
+from ..socket_base import READ
 
 if TYPE_CHECKING:
-    from .._core.socket_base import SocketBase
+    from ..socket_base import SocketBase
 
 _Waiters = list["asyncio.Future[bool]"]
 
@@ -47,15 +47,12 @@ def _wake(waiters: _Waiters) -> None:
             waiter.set_result(True)
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, or None."""
+    return asyncio._get_running_loop()
 
 
 if hasattr(select, "epoll"):
-    _EPOLLET = select.EPOLLET
     _READ_MASK = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
     _BOTH_MASK = _READ_MASK | select.EPOLLOUT
     _READABLE = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
@@ -79,7 +76,7 @@ if hasattr(select, "epoll"):
             # epoll_ctl is thread-safe: unregister now, while the number is still ours.
             self.hub.forget(self)
             loop = self.hub.loop
-            if _running_loop() is loop:
+            if running_loop() is loop:
                 self._wake_all()
                 return
             try:
@@ -139,7 +136,7 @@ if hasattr(select, "epoll"):
         def _close(self) -> None:
             if _hubs.get(self.loop) is self:
                 del _hubs[self.loop]
-            if _running_loop() is self.loop or self.loop.is_closed():
+            if running_loop() is self.loop or self.loop.is_closed():
                 self._shut()
             else:
                 try:
@@ -175,14 +172,8 @@ if hasattr(select, "epoll"):
 
     _hubs: dict[asyncio.AbstractEventLoop, _EpollHub] = {}
 
-    def _epoll_queue(loop: asyncio.AbstractEventLoop, s: SocketBase) -> _EpollQueue | None:
-        queues = s._queues
-        queue = queues.get(loop) if queues else None
-        if queue is None:
-            queue = s._queue(loop, lambda: _register(loop, s._sock.fileno()))
-        return queue  # type: ignore[return-value]
-
-    def _register(loop: asyncio.AbstractEventLoop, fd: int) -> _EpollQueue:
+    def _register(loop: asyncio.AbstractEventLoop, s: SocketBase) -> _EpollQueue:
+        fd = s.fileno()
         hub = _hubs.get(loop)
         if hub is None:
             hub = _hubs[loop] = _EpollHub(loop)
@@ -233,7 +224,7 @@ class _LoopQueue:
             self._unregister()
 
     def wake_closing(self) -> None:
-        if _running_loop() is self.loop:
+        if running_loop() is self.loop:
             self.wake_all()
         else:
             # The loop belongs to another thread: only it may touch its selector.
@@ -295,7 +286,7 @@ class AsyncioDriver:
             coroutine fewer per wait.
             """
             loop = asyncio.get_running_loop()
-            queue = _epoll_queue(loop, s)
+            queue: _EpollQueue | None = s._queue(loop, _register, loop, s)  # type: ignore[assignment]
             if queue is None:
                 return _closing()  # the retried call reports EBADF
             if event == READ:
@@ -309,13 +300,13 @@ class AsyncioDriver:
         async def wait(self, s: SocketBase, event: int, timeout: float | None) -> bool:
             """Wait for ``event`` on ``s``; True when woken, False on timeout."""
             loop = asyncio.get_running_loop()
-            queue = s._queue((loop, event), lambda: _LoopQueue(loop, event))
+            queue = s._queue((loop, event), _LoopQueue, loop, event)
             if queue is None:
                 return True  # closing: the retried call reports EBADF
             assert isinstance(queue, _LoopQueue)
             waiter: asyncio.Future[bool] = loop.create_future()
             if not queue.waiters:
-                fd = s._sock.fileno()
+                fd = s.fileno()
                 if fd < 0:
                     return True
                 queue.register(fd)
@@ -331,6 +322,10 @@ class AsyncioDriver:
     async def checkpoint(self) -> None:
         """Yield to the event loop once."""
         await asyncio.sleep(0)
+
+    def loop_running(self) -> bool:
+        """Whether an asyncio (or uvloop) event loop runs in this thread."""
+        return asyncio._get_running_loop() is not None
 
 
 DRIVER = AsyncioDriver()

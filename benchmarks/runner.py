@@ -131,7 +131,7 @@ def _rss_bytes(pid: int) -> int:
 
 def _helper(*args: str, stdin: Any = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "asock._bench.peers", *args],
+        [sys.executable, "-m", "benchmarks.peers", *args],
         stdin=stdin, stdout=subprocess.PIPE, text=True,
     )
 

@@ -1,41 +1,44 @@
 """Socket state and every socket method that never waits.
 
-Both fronts subclass :class:`SocketBase`. It owns a stdlib socket that is kept
-in non-blocking mode at the OS level for its whole life; the timeout the user
-sets (``None``, ``0.0`` or a positive number) is asock's own and is applied by
-the operation layer, never by the kernel.
+Both fronts subclass :class:`SocketBase`. It owns a stdlib socket whose
+timeout (``None``, ``0.0`` or a positive number) is asock's own, applied by the
+operation layer as one deadline per call. The descriptor's O_NONBLOCK flag
+depends on the front: always set on the async front (an event loop never
+blocks in the kernel); on the sync front it is clear in blocking mode and set
+otherwise, exactly as the stdlib sets it (see :attr:`SocketBase._kernel_blocks`).
 """
 
 from __future__ import annotations
 
 import builtins
 import errno
+import operator
 import os
 import socket as _stdlib
-import threading
+from _thread import allocate_lock
 import warnings
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
-
+# typing is not imported at run time: it would be most of the import cost.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from types import TracebackType
+    from typing import Any, ClassVar, Protocol, Self
+
+    class ReadinessQueue(Protocol):
+        """What a driver keeps per socket while tasks or threads wait on it."""
+
+        def wake_closing(self) -> None:
+            """Wake every waiter because the socket is being closed or detached.
+
+            Called while the descriptor is still open, from the closing thread.
+            """
+
+        def release(self) -> None:
+            """Free what the queue holds; called once the descriptor is gone."""
 
 
 READ = 0
 WRITE = 1
-
-
-class ReadinessQueue(Protocol):
-    """What a driver keeps per socket while tasks or threads wait on it."""
-
-    def wake_closing(self) -> None:
-        """Wake every waiter because the socket is being closed or detached.
-
-        Called while the descriptor is still open, from the closing thread.
-        """
-
-    def release(self) -> None:
-        """Free what the queue holds; called once the descriptor is gone."""
 
 
 def closed_socket_error() -> OSError:
@@ -43,10 +46,12 @@ def closed_socket_error() -> OSError:
     return OSError(errno.EBADF, os.strerror(errno.EBADF))
 
 
+_C_LONG_MIN, _C_LONG_MAX = -(2**63), 2**63 - 1
+
 #: Marks a socket whose descriptor was released: nobody may start waiting on it.
 _RELEASED: dict[object, ReadinessQueue] = {}
 #: Guards making a socket's queues against close() swapping them for _RELEASED.
-_queues_lock = threading.Lock()
+_queues_lock = allocate_lock()
 
 
 class SocketBase:
@@ -54,16 +59,20 @@ class SocketBase:
 
     Subclasses supply :meth:`_wait` (how to wait for readiness) and
     :meth:`_checkpoint` (how to let other tasks run); everything else about a
-    socket is here or in :mod:`asock._core.operations`.
+    socket is here or in :mod:`asock_core.operations`.
     """
 
     __slots__ = ("__weakref__", "_closed", "_io_refs", "_queues", "_sock", "_timeout")
 
-    #: Whether successful operations periodically yield to the event loop.
-    _yields: ClassVar[bool] = True
-    #: Whether host names in addresses are resolved by the front (off-loop)
-    #: rather than by the blocking stdlib call.
-    _resolves_names: ClassVar[bool] = False
+    #: Whether the front runs on an event loop (``asock``). If so, calls that
+    #: complete at once yield to the loop now and then, and host names in
+    #: addresses are looked up off the loop; if not (``asock_sync``), calls
+    #: never yield and the stdlib call resolves names itself, blocking.
+    _on_event_loop: ClassVar[bool] = False
+    #: Whether blocking mode blocks in the kernel (``asock_sync``: the
+    #: descriptor is then in blocking mode, as the stdlib's is) rather than in
+    #: the front's driver (``asock``: the descriptor is always non-blocking).
+    _kernel_blocks: ClassVar[bool] = False
 
     _sock: _stdlib.socket
     _timeout: float | None
@@ -84,7 +93,7 @@ class SocketBase:
 
     def _adopt(self, sock: _stdlib.socket, timeout: float | None) -> None:
         try:
-            sock.setblocking(False)
+            sock.setblocking(self._kernel_blocks and timeout is None)
         except BaseException:
             sock.close()
             raise
@@ -119,12 +128,21 @@ class SocketBase:
         raise NotImplementedError
 
     def _checkpoint(self) -> Awaitable[None]:
-        """Let other tasks run; only called when ``_yields`` is true."""
+        """Let other tasks run; only called when ``_on_event_loop`` is true."""
         raise NotImplementedError
 
     async def _resolve_address(self, address: tuple[Any, ...]) -> Any:
-        """Resolve the host name in ``address``; only called if ``_resolves_names``."""
+        """Resolve the host name in ``address``; only called if ``_on_event_loop``."""
         raise NotImplementedError
+
+    def _attempt(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Make a system call that takes no MSG_DONTWAIT (accept, connect, sendfile).
+
+        The operation layer calls this for such an attempt when the call may
+        not block in the kernel (its timeout is not None). The async front's
+        descriptor is always non-blocking, so the call is simply made.
+        """
+        return fn(*args)
 
     @classmethod
     def _take_over(cls, owner: Any) -> Self:
@@ -146,11 +164,14 @@ class SocketBase:
         """
         return type(self)._from_stdlib(self._sock.dup(), self._timeout)
 
-    def _queue(self, key: object, factory: Callable[[], ReadinessQueue]) -> ReadinessQueue | None:
-        """Return the driver's queue for ``key``, made by ``factory`` if new.
+    def _queue(
+        self, key: object, factory: Callable[..., ReadinessQueue], *args: Any
+    ) -> ReadinessQueue | None:
+        """Return the driver's queue for ``key``, made by ``factory(*args)`` if new.
 
         Returns None once close() or detach() has begun: the caller must not
-        wait then, but retry its call at once (which fails with EBADF).
+        wait then, but retry its call at once (which fails with EBADF). Drivers
+        reach a socket's queues through this method only.
         """
         queues = self._queues
         queue = queues.get(key) if queues else None
@@ -167,7 +188,7 @@ class SocketBase:
                 queues = self._queues = {}
             queue = queues.get(key)
             if queue is None:
-                queue = queues[key] = factory()
+                queue = queues[key] = factory(*args)
         return queue
 
     def _released(self) -> bool:
@@ -261,12 +282,21 @@ class SocketBase:
         Raises ValueError for a negative value and TypeError for a non-number,
         exactly as the stdlib does. Never waits.
         """
-        sock = self._sock
-        # The stdlib parses and rounds the value; asock keeps what it parsed and
-        # puts the OS socket straight back into non-blocking mode.
-        sock.settimeout(value)
-        timeout = sock.gettimeout()
-        sock.settimeout(0.0)
+        timeout = None
+        if value is not None:
+            # The stdlib parses and rounds the value. For any value but None it
+            # sets O_NONBLOCK, which every mode but blocking mode wants on both
+            # fronts, so no other thread ever sees the descriptor blocking
+            # while the socket is not in blocking mode. asock applies t > 0 itself.
+            sock = self._sock
+            sock.settimeout(value)
+            timeout = sock.gettimeout()
+            if timeout:
+                sock.settimeout(0.0)
+        self._set_timeout(timeout)
+
+    def _set_timeout(self, timeout: float | None) -> None:
+        """Switch to the parsed ``timeout``; the front puts the descriptor in its mode."""
         self._timeout = timeout
 
     def getblocking(self) -> bool:
@@ -279,13 +309,12 @@ class SocketBase:
         ``flag`` must be an integer (a bool), as for the stdlib: anything else
         raises its TypeError (OverflowError if too big). Never waits.
         """
-        sock = self._sock
-        # The stdlib parses the flag; asock keeps the mode and puts the OS
-        # socket straight back into non-blocking mode.
-        sock.setblocking(flag)
-        blocking = sock.getblocking()
-        sock.setblocking(False)
-        self._timeout = None if blocking else 0.0
+        # Parsed as the stdlib parses it (a C long), without touching the
+        # descriptor: _set_timeout alone sets its mode.
+        value = operator.index(flag)
+        if not _C_LONG_MIN <= value <= _C_LONG_MAX:
+            raise OverflowError("Python int too large to convert to C long")
+        self._set_timeout(None if value else 0.0)
 
     # -- closing -----------------------------------------------------------
 
@@ -340,10 +369,12 @@ class SocketBase:
         # An unset slot means __init__ failed before a descriptor existed.
         sock: _stdlib.socket | None = getattr(self, "_sock", None)
         if sock is not None and sock.fileno() >= 0:
-            # Like the stdlib: warn about the leak, naming this socket (not
-            # the inner one), then close it and free the wake-up descriptor.
-            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
+            # Like the stdlib, warn about the leak, naming this socket (not the
+            # inner one). Close first: with warnings turned into errors the
+            # warning raises, and the descriptor must be closed all the same.
+            description = repr(self)
             self._real_close()
+            warnings.warn(f"unclosed {description}", ResourceWarning, stacklevel=2, source=self)
 
     def __enter__(self) -> Self:
         return self

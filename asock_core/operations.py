@@ -16,6 +16,12 @@ never suspends (see :func:`run_to_completion`). So the
 retry loop, the deadline arithmetic and the partial-progress accounting live
 here and nowhere else.
 
+An attempt never blocks in the kernel unless its call is in blocking mode:
+the sync front's descriptor is in blocking mode while its socket is (as the
+stdlib's is), and another thread may switch it at any moment. So recv and
+send attempts carry MSG_DONTWAIT, and the calls that take no flags (accept,
+connect, os.sendfile) go through ``s._attempt`` when the call has a timeout.
+
 Timeout rules (the stdlib's, ``Notes on socket timeouts``):
 ``None`` waits as long as needed, ``0.0`` re-raises the ``BlockingIOError`` of
 the first attempt, and ``t > 0`` computes one deadline per call from a
@@ -27,21 +33,21 @@ from __future__ import annotations
 
 import array
 import errno
+import functools
 import io
 import operator
 import os
 import select
-import signal
 import socket as _stdlib
 import sys
 from collections.abc import Callable, Coroutine, Iterable
 from time import monotonic
-from typing import TYPE_CHECKING, Any, TypeVar
-
 from .socket_base import READ, WRITE, SocketBase, closed_socket_error
 
+# typing is not imported at run time: it would be most of the import cost.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Protocol
+    from typing import Any, Protocol, TypeVar
 
     from typing_extensions import Buffer
 
@@ -54,14 +60,20 @@ if TYPE_CHECKING:
 
         def seek(self, offset: int, whence: int = 0, /) -> int: ...
 
+    T = TypeVar("T")
 
-T = TypeVar("T")
+
 
 #: How many operations may complete without waiting before one of them yields
 #: to the event loop first. A loop over a socket that always has data would
 #: otherwise never let other tasks run. The yield comes *before* the system
 #: call, so a cancellation delivered there costs no data.
 FAIRNESS_BUDGET = 128
+#: One count for the whole process, not one per task, loop or thread: it only
+#: decides how often an immediate success yields, and any task that keeps
+#: succeeding still yields at least once every FAIRNESS_BUDGET of its own
+#: calls. A per-loop count would cost a look-up on the path every immediate
+#: success takes; a lost update between threads only shifts one yield.
 _budget = FAIRNESS_BUDGET
 
 #: The chunk the sendfile fallback reads from a file that has no descriptor.
@@ -96,9 +108,20 @@ async def wait_until(s: SocketBase, event: int, deadline: float | None) -> None:
 
 #: A call whose flags hold MSG_DONTWAIT asked not to wait, whatever the timeout.
 _DONTWAIT = int(getattr(_stdlib, "MSG_DONTWAIT", 0))  # a plain int: IntFlag & costs ~1us
+#: Sends never raise SIGPIPE, even in a process that restored its default
+#: action (which kills): a broken connection is BrokenPipeError, as usual.
+_NOSIGNAL = int(getattr(_stdlib, "MSG_NOSIGNAL", 0))
+#: What every recv attempt adds to the caller's flags, and every send attempt.
+_RECV_EXTRA = _DONTWAIT
+_SEND_EXTRA = _DONTWAIT | _NOSIGNAL
 
 
-def _gives_up(s: SocketBase, flags: int) -> bool:
+def _kernel_flags(flags: Any, extra: int) -> Any:
+    """``flags`` plus ``extra`` for the system call; a non-int is left for the stdlib to reject."""
+    return flags | extra if type(flags) is int else flags
+
+
+def _wont_wait(s: SocketBase, flags: int) -> bool:
     """Whether a call that would block raises at once instead of waiting.
 
     True in non-blocking mode and when ``flags`` hold MSG_DONTWAIT. Only
@@ -112,14 +135,19 @@ async def _call(
 ) -> T:
     """Try ``fn(*args)``; while it would block, wait for ``event`` and retry.
 
-    ``flags`` are the call's message flags: with MSG_DONTWAIT among them the
-    BlockingIOError of the first attempt is raised, as in non-blocking mode.
-    (``recv``, ``recv_into`` and ``send`` make this first attempt themselves,
-    the same way, to save a coroutine frame on the path that never waits, and
-    call :func:`_retry` only when it would block.)
+    ``flags`` are the call's own message flags (``args`` hold the attempt's,
+    MSG_DONTWAIT added): with MSG_DONTWAIT among them the BlockingIOError of
+    the first attempt is raised, as in non-blocking mode.
+
+    This is the one try-first prologue. ``recv``, ``recv_into`` and ``send``
+    repeat it inline, because a call that completes at once then costs no
+    second coroutine: on asyncio that saves about 0.25 us of the 2.9 us a
+    send+recv pair costs (hot row, docs/performance.md).
+    tests/test_core_waiting.py::test_inlined_prologues_match_call holds the
+    copies to the same behaviour.
     """
     global _budget
-    if s._yields:
+    if s._on_event_loop:
         # _budget_spent(), inlined: this is the path every immediate success takes.
         _budget -= 1
         if _budget <= 0:
@@ -128,7 +156,7 @@ async def _call(
     try:
         return fn(*args)
     except BlockingIOError:
-        if _gives_up(s, flags):
+        if _wont_wait(s, flags):
             raise
     return await _retry(s, event, fn, *args)
 
@@ -162,58 +190,6 @@ def run_to_completion(coro: Coroutine[Any, Any, T]) -> T:
         return done.value  # type: ignore[no-any-return]
     coro.close()
     raise RuntimeError("an asock_sync operation tried to suspend")
-
-
-# The three calls a blocking program makes most (recv, recv_into, send) have a
-# plain-function twin for asock_sync: the first attempt costs no coroutine at
-# all, and only a call that would block enters ``_retry`` through
-# ``run_to_completion``. Driving the coroutine for every call doubled the cost
-# of a send/recv pair next to the stdlib's (see docs/performance.md).
-
-
-def recv_blocking(s: SocketBase, bufsize: int, flags: int = 0) -> bytes:
-    """Receive up to ``bufsize`` bytes; ``b""`` once the peer has closed.
-
-    Blocks until data or EOF arrives, as the timeout allows: raises
-    ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
-    ``TimeoutError`` when the timeout expires, OSError otherwise.
-    """
-    try:
-        return s._sock.recv(bufsize, flags)
-    except BlockingIOError:
-        if _gives_up(s, flags):
-            raise
-    return run_to_completion(_retry(s, READ, s._sock.recv, bufsize, flags))
-
-
-def recv_into_blocking(s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
-    """Receive into ``buffer``; return the number of bytes received.
-
-    Blocks and raises as ``recv`` does.
-    """
-    try:
-        return s._sock.recv_into(buffer, nbytes, flags)
-    except BlockingIOError:
-        if _gives_up(s, flags):
-            raise
-    return run_to_completion(_retry(s, READ, s._sock.recv_into, buffer, nbytes, flags))
-
-
-def send_blocking(s: SocketBase, data: Buffer, flags: int = 0) -> int:
-    """Send what fits of ``data``; return the number of bytes sent (never 0).
-
-    Blocks until at least one byte fits, as the timeout allows: raises
-    ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
-    ``TimeoutError`` when the timeout expires, OSError (e.g.
-    ``BrokenPipeError``) otherwise.
-    """
-    quiet = _quiet(flags)
-    try:
-        return s._sock.send(data, quiet)
-    except BlockingIOError:
-        if _gives_up(s, flags):
-            raise
-    return run_to_completion(_retry(s, WRITE, s._sock.send, data, quiet))
 
 
 # -- name resolution inside addresses ------------------------------------
@@ -286,7 +262,7 @@ def _wants_lookup(s: SocketBase, address: Any) -> bool:
         address[0] in _numeric_hosts
     ):
         return False  # a numeric host is never looked up, whatever else the address holds
-    return s._resolves_names and needs_lookup(s._sock.family, address)
+    return s._on_event_loop and needs_lookup(s._sock.family, address)
 
 
 def _unix_path(s: SocketBase, address: Any) -> Any:
@@ -337,7 +313,10 @@ def _parse_bytes_like(data: Any) -> None:
 
 async def accept_descriptor(s: SocketBase) -> tuple[int, Any]:
     """Accept a connection; return its bare descriptor and the peer's address."""
-    return await _call(s, READ, s._sock._accept)  # type: ignore[attr-defined]
+    accept_fd = s._sock._accept  # type: ignore[attr-defined]
+    if s._timeout is None:
+        return await _call(s, READ, accept_fd)  # type: ignore[no-any-return]
+    return await _call(s, READ, s._attempt, accept_fd)  # type: ignore[no-any-return]
 
 
 async def accept(s: SocketBase) -> tuple[Any, Any]:
@@ -363,13 +342,24 @@ async def bind(s: SocketBase, address: Any) -> None:
     s._sock.bind(await _address(s, address))
 
 
-async def _connect(s: SocketBase, address: Any) -> None:
+async def connect(s: SocketBase, address: Any) -> None:
+    """Connect to ``address``, waiting for the handshake as the timeout allows.
+
+    A host name is looked up first, off the event loop. Raises
+    ``BlockingIOError`` (EINPROGRESS) in non-blocking mode and (EAGAIN) when
+    an AF_UNIX listener's backlog is full, ``TimeoutError``
+    when the timeout expires, ``gaierror`` if the lookup fails and OSError
+    (e.g. ``ConnectionRefusedError``) if the connection fails.
+    """
     sock = s._sock
     address = await _address(s, address)
-    if s._yields and _budget_spent():
+    if s._on_event_loop and _budget_spent():
         await s._checkpoint()
     try:
-        sock.connect(address)
+        if s._timeout is None:
+            sock.connect(address)
+        else:
+            s._attempt(sock.connect, address)
         return
     except BlockingIOError as exc:
         # Only EINPROGRESS means a handshake goes on in the background. EAGAIN
@@ -402,18 +392,6 @@ def _handshake_over(sock: _stdlib.socket) -> bool:
     return bool(poller.poll(0))
 
 
-async def connect(s: SocketBase, address: Any) -> None:
-    """Connect to ``address``, waiting for the handshake as the timeout allows.
-
-    A host name is looked up first, off the event loop. Raises
-    ``BlockingIOError`` (EINPROGRESS) in non-blocking mode and (EAGAIN) when
-    an AF_UNIX listener's backlog is full, ``TimeoutError``
-    when the timeout expires, ``gaierror`` if the lookup fails and OSError
-    (e.g. ``ConnectionRefusedError``) if the connection fails.
-    """
-    await _connect(s, address)
-
-
 async def connect_ex(s: SocketBase, address: Any) -> int:
     """Like connect, but return the errno instead of raising OSError for it.
 
@@ -422,7 +400,7 @@ async def connect_ex(s: SocketBase, address: Any) -> int:
     host name lookup still raises ``gaierror``.
     """
     try:
-        await _connect(s, address)
+        await connect(s, address)
     except (_stdlib.gaierror, _stdlib.herror):
         raise
     except OSError as exc:
@@ -435,19 +413,23 @@ async def connect_ex(s: SocketBase, address: Any) -> int:
     return 0
 
 
-#: Sends never raise SIGPIPE, even in a process that restored its default
-#: action (which kills): a broken connection is BrokenPipeError, as usual.
-_NOSIGNAL = int(getattr(_stdlib, "MSG_NOSIGNAL", 0))
-
-
-def _quiet(flags: Any) -> Any:
-    """``flags`` plus MSG_NOSIGNAL; a non-int is left for the stdlib to reject."""
-    return flags | _NOSIGNAL if type(flags) is int else flags
-
-
 def _flag_arg(args: tuple[Any, ...], index: int) -> int:
     """The flags among positional ``args`` (0 when not given)."""
     return args[index] if len(args) > index else 0
+
+
+def _recvmsg_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``(bufsize_or_buffers[, ancbufsize[, flags]])`` with the recv attempt's flags.
+
+    A wrong count of arguments is passed on untouched for the stdlib to reject.
+    """
+    if len(args) == 1:
+        return (args[0], 0, _RECV_EXTRA)
+    if len(args) == 2:
+        return (*args, _RECV_EXTRA)
+    if len(args) == 3:
+        return (args[0], args[1], _kernel_flags(args[2], _RECV_EXTRA))
+    return args
 
 
 async def recv(s: SocketBase, bufsize: int, flags: int = 0) -> bytes:
@@ -458,17 +440,18 @@ async def recv(s: SocketBase, bufsize: int, flags: int = 0) -> bytes:
     ``TimeoutError`` when the timeout expires, OSError otherwise.
     """
     global _budget
-    if s._yields:  # _call's first attempt, inlined (see _call)
+    if s._on_event_loop:  # _call's first attempt, inlined (see _call)
         _budget -= 1
         if _budget <= 0:
             _budget = FAIRNESS_BUDGET
             await s._checkpoint()
+    kernel_flags = flags | _RECV_EXTRA if type(flags) is int else flags  # _kernel_flags, inlined
     try:
-        return s._sock.recv(bufsize, flags)
+        return s._sock.recv(bufsize, kernel_flags)
     except BlockingIOError:
-        if _gives_up(s, flags):
+        if _wont_wait(s, flags):
             raise
-    return await _retry(s, READ, s._sock.recv, bufsize, flags)
+    return await _retry(s, READ, s._sock.recv, bufsize, kernel_flags)
 
 
 async def recv_into(s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
@@ -477,17 +460,18 @@ async def recv_into(s: SocketBase, buffer: Buffer, nbytes: int = 0, flags: int =
     Waits and raises as ``recv`` does.
     """
     global _budget
-    if s._yields:  # _call's first attempt, inlined (see _call)
+    if s._on_event_loop:  # _call's first attempt, inlined (see _call)
         _budget -= 1
         if _budget <= 0:
             _budget = FAIRNESS_BUDGET
             await s._checkpoint()
+    kernel_flags = flags | _RECV_EXTRA if type(flags) is int else flags  # _kernel_flags, inlined
     try:
-        return s._sock.recv_into(buffer, nbytes, flags)
+        return s._sock.recv_into(buffer, nbytes, kernel_flags)
     except BlockingIOError:
-        if _gives_up(s, flags):
+        if _wont_wait(s, flags):
             raise
-    return await _retry(s, READ, s._sock.recv_into, buffer, nbytes, flags)
+    return await _retry(s, READ, s._sock.recv_into, buffer, nbytes, kernel_flags)
 
 
 async def recvfrom(s: SocketBase, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
@@ -495,7 +479,8 @@ async def recvfrom(s: SocketBase, bufsize: int, flags: int = 0) -> tuple[bytes, 
 
     Waits and raises as ``recv`` does.
     """
-    return await _call(s, READ, s._sock.recvfrom, bufsize, flags, flags=flags)
+    kernel_flags = _kernel_flags(flags, _RECV_EXTRA)
+    return await _call(s, READ, s._sock.recvfrom, bufsize, kernel_flags, flags=flags)
 
 
 async def recvfrom_into(
@@ -505,7 +490,8 @@ async def recvfrom_into(
 
     Waits and raises as ``recv`` does.
     """
-    return await _call(s, READ, s._sock.recvfrom_into, buffer, nbytes, flags, flags=flags)
+    kernel_flags = _kernel_flags(flags, _RECV_EXTRA)
+    return await _call(s, READ, s._sock.recvfrom_into, buffer, nbytes, kernel_flags, flags=flags)
 
 
 async def recvmsg(s: SocketBase, *args: Any) -> tuple[bytes, list[Any], int, Any]:
@@ -513,7 +499,7 @@ async def recvmsg(s: SocketBase, *args: Any) -> tuple[bytes, list[Any], int, Any
 
     Waits and raises as ``recv`` does.
     """
-    return await _call(s, READ, s._sock.recvmsg, *args, flags=_flag_arg(args, 2))
+    return await _call(s, READ, s._sock.recvmsg, *_recvmsg_args(args), flags=_flag_arg(args, 2))
 
 
 async def recvmsg_into(s: SocketBase, *args: Any) -> tuple[int, list[Any], int, Any]:
@@ -521,7 +507,8 @@ async def recvmsg_into(s: SocketBase, *args: Any) -> tuple[int, list[Any], int, 
 
     Waits and raises as ``recv`` does.
     """
-    return await _call(s, READ, s._sock.recvmsg_into, *args, flags=_flag_arg(args, 2))
+    kernel_args = _recvmsg_args(args)
+    return await _call(s, READ, s._sock.recvmsg_into, *kernel_args, flags=_flag_arg(args, 2))
 
 
 async def send(s: SocketBase, data: Buffer, flags: int = 0) -> int:
@@ -533,18 +520,18 @@ async def send(s: SocketBase, data: Buffer, flags: int = 0) -> int:
     ``BrokenPipeError``) otherwise.
     """
     global _budget
-    if s._yields:  # _call's first attempt, inlined (see _call)
+    if s._on_event_loop:  # _call's first attempt, inlined (see _call)
         _budget -= 1
         if _budget <= 0:
             _budget = FAIRNESS_BUDGET
             await s._checkpoint()
-    quiet = flags | _NOSIGNAL if type(flags) is int else flags  # _quiet(flags), inlined
+    kernel_flags = flags | _SEND_EXTRA if type(flags) is int else flags  # _kernel_flags, inlined
     try:
-        return s._sock.send(data, quiet)
+        return s._sock.send(data, kernel_flags)
     except BlockingIOError:
-        if _gives_up(s, flags):
+        if _wont_wait(s, flags):
             raise
-    return await _retry(s, WRITE, s._sock.send, data, quiet)
+    return await _retry(s, WRITE, s._sock.send, data, kernel_flags)
 
 
 async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
@@ -562,9 +549,9 @@ async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
         args = (*args[:-1], await s._resolve_address(args[-1]))
     flags = args[0] if len(args) == 2 else 0
     if len(args) == 1:
-        args = (_NOSIGNAL, args[0])
+        args = (_SEND_EXTRA, args[0])
     elif len(args) == 2:
-        args = (_quiet(args[0]), args[1])
+        args = (_kernel_flags(args[0], _SEND_EXTRA), args[1])
     return await _call(s, WRITE, s._sock.sendto, data, *args, flags=flags)
 
 
@@ -581,9 +568,9 @@ async def sendmsg(s: SocketBase, buffers: Iterable[Buffer], *args: Any) -> int:
         args = (*args[:2], await s._resolve_address(args[2]))
     flags = _flag_arg(args, 1)
     if len(args) <= 1:
-        args = (args[0] if args else (), _NOSIGNAL)
+        args = (args[0] if args else (), _SEND_EXTRA)
     else:
-        args = (args[0], _quiet(args[1]), *args[2:])
+        args = (args[0], _kernel_flags(args[1], _SEND_EXTRA), *args[2:])
     return await _call(s, WRITE, s._sock.sendmsg, buffers, *args, flags=flags)
 
 
@@ -592,7 +579,10 @@ async def sendmsg_afalg(s: SocketBase, *args: Any, **kwargs: Any) -> int:
 
     Waits and raises as ``send`` does.
     """
-    return await _call(s, WRITE, s._sock.sendmsg_afalg, *args, **kwargs)
+    flags = kwargs.get("flags", 0)
+    kernel_kwargs = {**kwargs, "flags": _kernel_flags(flags, _SEND_EXTRA)}
+    attempt = functools.partial(s._sock.sendmsg_afalg, *args, **kernel_kwargs)
+    return await _call(s, WRITE, attempt, flags=flags)
 
 
 def _note_progress(exc: BaseException, sent: int) -> None:
@@ -615,18 +605,18 @@ async def sendall(s: SocketBase, data: Buffer, flags: int = 0) -> None:
     """
     sock = s._sock
     sent = 0
-    quiet = _quiet(flags)
+    kernel_flags = _kernel_flags(flags, _SEND_EXTRA)
     with memoryview(data) as view:
         chunk = view if view.itemsize == 1 and view.ndim == 1 else view.cast("B")
         total = chunk.nbytes
         timeout = s._timeout
         deadline = deadline_after(timeout)
         try:
-            if s._yields and _budget_spent():
+            if s._on_event_loop and _budget_spent():
                 await s._checkpoint()
             while True:
                 try:
-                    sent += sock.send(chunk[sent:], quiet)
+                    sent += sock.send(chunk[sent:], kernel_flags)
                     if sent >= total:
                         return
                     continue
@@ -706,7 +696,7 @@ async def _sendfile_with(
 ) -> int:
     sent = 0
     try:
-        if s._yields and _budget_spent():
+        if s._on_event_loop and _budget_spent():
             await s._checkpoint()
         async for n in blocks(s, file, offset, count, deadline):
             sent += n
@@ -742,7 +732,8 @@ async def _sendfile_kernel(
     progressed = False
     while offset < end:
         try:
-            n = _os_sendfile(s._sock.fileno(), fileno, offset, min(end - offset, _SENDFILE_MAX))
+            args = (s._sock.fileno(), fileno, offset, min(end - offset, _SENDFILE_MAX))
+            n = _os_sendfile(*args) if deadline is None else s._attempt(_os_sendfile, *args)
         except BlockingIOError:
             await wait_until(s, WRITE, deadline)
             continue
@@ -758,26 +749,26 @@ async def _sendfile_kernel(
         yield n
 
 
-_SIGPIPE = getattr(signal, "SIGPIPE", None)
-
-
 def _os_sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
     """``os.sendfile`` that never raises SIGPIPE (it takes no MSG_NOSIGNAL).
 
     Where SIGPIPE is not ignored, it is blocked in this thread for the call,
     and the one a broken connection raised is taken off again.
     """
-    if _SIGPIPE is None or signal.getsignal(_SIGPIPE) == signal.SIG_IGN:
+    import signal  # here, not at the top: it adds a tenth to asock_sync's import time
+
+    sigpipe = getattr(signal, "SIGPIPE", None)
+    if sigpipe is None or signal.getsignal(sigpipe) == signal.SIG_IGN:
         return os.sendfile(out_fd, in_fd, offset, count)
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {_SIGPIPE})
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {sigpipe})
     try:
         return os.sendfile(out_fd, in_fd, offset, count)
     except BrokenPipeError:
-        if _SIGPIPE not in blocked:
-            signal.sigtimedwait({_SIGPIPE}, 0)
+        if sigpipe not in blocked:
+            signal.sigtimedwait({sigpipe}, 0)
         raise
     finally:
-        if _SIGPIPE not in blocked:
+        if sigpipe not in blocked:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
@@ -795,7 +786,7 @@ async def _sendfile_copy(
         view = memoryview(block)
         while view:
             try:
-                n = s._sock.send(view, _NOSIGNAL)
+                n = s._sock.send(view, _SEND_EXTRA)
             except BlockingIOError:
                 await wait_until(s, WRITE, deadline)
                 continue

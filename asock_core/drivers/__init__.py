@@ -1,0 +1,68 @@
+"""Backend drivers: each only knows how to wait for a socket's readiness.
+
+``asyncio_driver`` serves asyncio and uvloop (anything with ``add_reader``),
+``trio_driver`` serves trio, and ``blocking`` serves ``asock_sync`` threads.
+The operation layer (:mod:`asock_core.operations`) decides when to wait and
+for how long; a driver only waits.
+
+A new driver provides ``wait(s, event, timeout) -> awaitable bool`` and
+``checkpoint() -> awaitable``; it reaches a socket's per-driver state through
+``SocketBase._queue`` only, and wakes its waiters from the queue's
+``wake_closing`` when the socket is closed (see docs/internals.md).
+
+Nothing here imports an event loop library: ``asock_sync`` loads this package
+for ``blocking`` and must not pay for asyncio or trio.
+"""
+
+from __future__ import annotations
+
+import sys
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from ..socket_base import SocketBase
+
+    class Driver(Protocol):
+        """How one async library waits for readiness and yields."""
+
+        async def wait(self, s: SocketBase, event: int, timeout: float | None) -> bool:
+            """Wait for ``event``; True when woken, False after ``timeout`` seconds."""
+
+        async def checkpoint(self) -> None:
+            """Let other tasks run (a cancellation may be delivered here)."""
+
+
+_trio_driver: Driver | None = None
+_asyncio_driver: Driver | None = None
+
+
+def current_driver() -> Driver:
+    """Return the driver for the async library running in this thread.
+
+    Raises RuntimeError outside asyncio, uvloop or trio. Imports the driver
+    (and its library) on first use.
+    """
+    global _trio_driver, _asyncio_driver
+    # trio marks its runs for sniffio; sniffio is only imported by an async
+    # library (anyio, trio), so while it is absent only asyncio can be running.
+    sniffio = sys.modules.get("sniffio")
+    name = None
+    if sniffio is not None:
+        name = sniffio.thread_local.name or sniffio.current_async_library_cvar.get()
+        if name == "trio":
+            if _trio_driver is None:
+                from .trio_driver import DRIVER
+
+                _trio_driver = DRIVER
+            return _trio_driver
+    if _asyncio_driver is None:
+        from .asyncio_driver import DRIVER as ASYNCIO
+
+        _asyncio_driver = ASYNCIO
+    if name in (None, "asyncio") and _asyncio_driver.loop_running():  # type: ignore[attr-defined]
+        return _asyncio_driver
+    raise RuntimeError(
+        "asock sockets are awaited inside asyncio, uvloop or trio; "
+        f"found {name or 'no running event loop'} (use asock_sync for blocking code)"
+    )
