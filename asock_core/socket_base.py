@@ -282,6 +282,8 @@ class SocketBase:
         Raises ValueError for a negative value and TypeError for a non-number,
         exactly as the stdlib does. Never waits.
         """
+        if self.fileno() < 0:
+            raise closed_socket_error()  # as the stdlib's fcntl on a closed socket
         timeout = None
         if value is not None:
             # The stdlib parses and rounds the value. For any value but None it
@@ -314,6 +316,8 @@ class SocketBase:
         value = operator.index(flag)
         if not _C_LONG_MIN <= value <= _C_LONG_MAX:
             raise OverflowError("Python int too large to convert to C long")
+        if self.fileno() < 0:
+            raise closed_socket_error()  # as the stdlib's fcntl on a closed socket
         self._set_timeout(None if value else 0.0)
 
     # -- closing -----------------------------------------------------------

@@ -34,7 +34,7 @@ if hasattr(_stdlib, "fromshare"):  # pragma: no cover - Windows only
 # this interpreter's socket module has them.
 for _name in (
     "_GLOBAL_DEFAULT_TIMEOUT", "_GiveupOnSendfile", "_LOCALHOST", "_LOCALHOST_V6",
-    "_blocking_errnos", "_intenum_converter", "_socket",
+    "_blocking_errnos", "_intenum_converter",
 ):
     if hasattr(_stdlib, _name):
         globals()[_name] = getattr(_stdlib, _name)

@@ -107,14 +107,19 @@ class socket(SocketBase):
         """Run an operation of the operation layer, counted in (see close)."""
         self._busy += 1
         try:
-            if not self._closing:
-                return ops.run_to_completion(coro)
-            coro.close()
-        finally:
+            if self._closing:
+                coro.close()
+                raise closed_socket_error()
+            result = ops.run_to_completion(coro)
+        except BaseException as exc:
             self._busy -= 1
             if self._closing:
-                self._leave_closed()
-        raise closed_socket_error()  # pragma: no cover - _leave_closed raised
+                self._leave_closed(exc)
+            raise
+        self._busy -= 1
+        if self._closing:
+            self._leave_closed()
+        return result
 
     def _in_kernel(self, fn: Callable[..., T], op: Callable[..., Coroutine[Any, Any, T]],
                    *args: Any) -> T:
@@ -135,12 +140,16 @@ class socket(SocketBase):
                 self._leave_closed()
         return self._run(op(self, *args))
 
-    def _leave_closed(self) -> NoReturn:
+    def _leave_closed(self, cause: BaseException | None = None) -> NoReturn:
         # The socket was closed during (or before) this call: the last call out
-        # closes the descriptor that close() left open for it.
+        # closes the descriptor that close() left open for it. The call fails
+        # with EBADF, keeping the bytes_sent of the error the shutdown caused.
         if not self._busy and self._io_refs <= 0:
             self._sock.close()
-        raise closed_socket_error()
+        error = closed_socket_error()
+        if cause is not None and hasattr(cause, "bytes_sent"):
+            error.bytes_sent = cause.bytes_sent  # type: ignore[attr-defined]
+        raise error from None
 
     # -- closing -------------------------------------------------------------
 

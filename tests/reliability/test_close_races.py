@@ -23,6 +23,8 @@ from anyio import wait_all_tasks_blocked
 
 import asock
 import asock_sync
+import asock_sync._socket as asock_sync_socket_module
+from asock_core import operations
 from asock_core.drivers import blocking
 
 from ._peers import GUARD, FullBacklog, fill_send_buffer, shrink_buffers
@@ -270,8 +272,13 @@ class ThreadWaiters:
         assert not hung, f"still blocked after close(): {hung}"
 
 
+#: Where a waiting asock_sync thread sits: in the kernel under a front method
+#: or an operation (blocking mode), or in the blocking driver's poll.
+_WAITING_IN = {blocking.__file__, asock_sync_socket_module.__file__, operations.__file__}
+
+
 def wait_until_blocked(threads: list[threading.Thread]) -> None:
-    """Wait until every thread sits in the blocking driver (in poll) or has finished."""
+    """Wait until every thread sits in a socket call (in the kernel or in poll) or has finished."""
     import sys
     import time
 
@@ -280,12 +287,10 @@ def wait_until_blocked(threads: list[threading.Thread]) -> None:
         frames = sys._current_frames()
         if all(
             not t.is_alive()
-            or (
-                t.ident in frames
-                and frames[t.ident].f_code.co_filename == blocking.__file__  # type: ignore[index]
-            )
+            or (t.ident in frames and frames[t.ident].f_code.co_filename in _WAITING_IN)  # type: ignore[index]
             for t in threads
         ):
+            time.sleep(0.05)  # from the Python frame into the system call
             return
         time.sleep(0.005)
     raise AssertionError("threads never blocked")
@@ -333,7 +338,7 @@ def test_sync_close_from_another_thread_wakes_every_waiter(no_fd_leak_sync: None
 def test_sync_socket_reusing_the_fd_gets_its_own_data(no_fd_leak_sync: None) -> None:
     # Many rounds, closing at once rather than after the thread blocked: the
     # close lands anywhere in the thread's call, including between its check
-    # for a closed socket and its poll().
+    # for a closed socket and its system call.
     for round_number in range(300):
         old, old_peer = asock_sync.socketpair()
         old_fd = old.fileno()
@@ -344,7 +349,10 @@ def test_sync_socket_reusing_the_fd_gets_its_own_data(no_fd_leak_sync: None) -> 
         old.close()
         fresh, fresh_peer = asock_sync.socketpair()
         try:
-            assert old_fd in (fresh.fileno(), fresh_peer.fileno())
+            if old_fd in (fresh.fileno(), fresh_peer.fileno()):
+                # The number is only free once no call on the old socket is
+                # under way: close() leaves it to the last call out.
+                assert not any(t.is_alive() for t in waiters.threads)
             fresh_waiters = ThreadWaiters()
             fresh_waiters.start("fresh recv", lambda fresh=fresh: fresh.recv(100))  # type: ignore[misc]
             # The old waiter finishes while the new socket is still idle.
