@@ -1,9 +1,14 @@
-"""The bench's helper processes, run as ``python -m benchmarks.peers COMMAND``.
+"""The bench's helper processes, run as ``python -m benchmarks.peers [--cpu N] COMMAND``.
+
+The runner starts them with the repository root as their working directory.
+With ``--cpu N`` a helper first pins itself (and so every thread it starts) to
+CPU N, the one the bench process does not use.
 
 ``echo-client PORT CONNECTIONS WARMUP SECONDS``
     The load for the echo workload, identical for every server: CONNECTIONS
-    connections each keep one 100-byte request in flight; prints the requests
-    per second completed over SECONDS after WARMUP seconds.
+    connections each keep one 100-byte request in flight. After WARMUP seconds
+    it prints ``begin``, after SECONDS more ``end`` (the bench reads its own CPU
+    time at each), then the requests per second completed in between as JSON.
 ``bulk-source``
     Prints its port, then for each connection reads an 8-byte size and sends
     that many bytes with blocking ``sendall``; exits when stdin closes.
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import resource
 import socket as _stdlib
 import sys
@@ -65,9 +71,11 @@ async def _echo_load(port: int, connections: int, warmup: float, seconds: float)
         )
         transports.append(transport)
     await asyncio.sleep(warmup)
+    print("begin", flush=True)
     before, start = counter[0], perf_counter()
     await asyncio.sleep(seconds)
     rate = (counter[0] - before) / (perf_counter() - start)
+    print("end", flush=True)
     for transport in transports:
         transport.abort()
     return rate
@@ -139,8 +147,21 @@ def memory_server(impl_name: str, connections: int) -> None:
     impl.serve(listener, sys.stdin.read, on_connection)
 
 
+def pin_to_cpu(cpu: int) -> None:
+    """Pin this process's threads, and every thread they start later, to ``cpu``."""
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]  # the calling thread; threads started later inherit its mask
+    for tid in threads:
+        os.sched_setaffinity(tid, {cpu})
+
+
 def main(argv: list[str]) -> None:
-    """Run the helper named by ``argv[0]``."""
+    """Run the helper named by ``argv[0]`` (after ``--cpu N``, if given)."""
+    if argv[:1] == ["--cpu"]:
+        pin_to_cpu(int(argv[1]))
+        argv = argv[2:]
     command, args = argv[0], argv[1:]
     if command == "echo-client":
         echo_client(int(args[0]), int(args[1]), float(args[2]), float(args[3]))

@@ -4,6 +4,10 @@ Every figure in a table comes from the same invocation: for each workload the
 runs are interleaved (run 1 of every implementation, then run 2, ...) so a
 drift of the machine's speed during the run hits every column alike, and the
 median of the runs is reported.
+
+The targets are not kept here: :func:`load_targets` reads them from the table
+between ``<!-- targets:begin -->`` and ``<!-- targets:end -->`` in
+``docs/performance.md`` each time the bench runs.
 """
 
 from __future__ import annotations
@@ -18,10 +22,17 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from .impls import UDP_WINDOW, Impl, NotAvailable, implementation_names, implementations
-from .peers import raise_fd_limit
+from .peers import pin_to_cpu, raise_fd_limit
+
+#: The repository root: the helper processes run there, and the targets are read from it.
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS_FILE = ROOT / "docs" / "performance.md"
+TARGETS_BEGIN = "<!-- targets:begin -->"
+TARGETS_END = "<!-- targets:end -->"
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,7 @@ class Workload:
     description: str
 
 
+#: What ``--only`` chooses from, in the order they run.
 WORKLOADS = [
     Workload("hot", "us/op", True, "stdlib",
              "one task: send(1) then recv(1) on a socketpair; never waits"),
@@ -81,10 +93,27 @@ WORKLOADS = [
              "server RSS per idle connection"),
 ]
 
+#: A row measured by the echo workload's samples: its requests per second of the
+#: bench process's CPU time (where every server runs) over the load's window.
+ECHO_CPU = Workload("echo-cpu", "req/server-CPU-s", False, "uvloop Protocol",
+                    "echo requests per second of the server's CPU time")
+
+#: The rows each workload's sample fills (the first is the workload's own).
+ROWS_OF = {w.name: [w] for w in WORKLOADS} | {"echo": [WORKLOADS[2], ECHO_CPU]}
+#: Every row of the table, in order.
+ROWS = [row for w in WORKLOADS for row in ROWS_OF[w.name]]
+
+
+def row_label(row: Workload) -> str:
+    """The row's first column: ``echo-cpu`` shows as a second echo row."""
+    name = "echo" if row is ECHO_CPU else row.name
+    better = "lower" if row.lower_is_better else "higher"
+    return f"{name} ({row.unit}, {better} better)"
+
 
 @dataclass(frozen=True)
 class Target:
-    """A goal from the performance issue: ``impl`` against ``peer`` in one row."""
+    """A goal: ``impl`` against ``peer`` in one row, from the docs' targets table."""
 
     workload: str
     impl: str
@@ -93,21 +122,65 @@ class Target:
     ratio: float
 
 
-TARGETS = [
-    Target("hot", "asock/asyncio", "stdlib", True, 1.5),
-    Target("hot", "asock/trio", "trio.socket", True, 0.5),
-    Target("pong", "asock/uvloop", "uvloop Protocol", True, 1.5),
-    Target("pong", "asock/uvloop", "uvloop sock_*", True, 0.6),
-    Target("pong", "asock/asyncio", "asyncio sock_*", True, 0.8),
-    Target("pong", "asock/trio", "trio.socket", True, 1.0),
-    Target("hot", "asock_sync", "stdlib", True, 1.3),
-    Target("pong", "asock_sync", "stdlib", True, 1.1),
-    Target("echo", "asock/uvloop", "uvloop Protocol", False, 0.8),
-    *(Target("bulk", flavour, "stdlib", False, 0.9)
-      for flavour in ("asock/asyncio", "asock/uvloop", "asock/trio", "asock_sync")),
-    *(Target("memory", flavour, "uvloop Protocol", True, 1.0)
-      for flavour in ("asock/asyncio", "asock/uvloop", "asock/trio")),
-]
+_TARGET_COLUMNS = ["row", "implementation", "peer", "at most / at least", "ratio"]
+
+
+def _plain(cell: str) -> str:
+    """A table cell's text without Markdown code marks or backslash escapes."""
+    text = cell.strip()
+    if len(text) >= 2 and text[0] == text[-1] == "`":
+        return text[1:-1].strip()
+    return text.replace("\\_", "_").replace("\\*", "*")
+
+
+def parse_targets(text: str) -> list[Target]:
+    """The targets in the Markdown table between the two marker lines of ``text``.
+
+    The table's columns are ``row | implementation | peer | at most / at least |
+    ratio``; a name may be written as code (in backticks). Raises ValueError on a
+    missing marker, an unknown row or implementation, or a malformed line.
+    """
+    begin = text.find(TARGETS_BEGIN)
+    end = text.find(TARGETS_END, begin)
+    if begin < 0 or end < 0:
+        raise ValueError(f"no {TARGETS_BEGIN} ... {TARGETS_END} section")
+    rows = [
+        line.strip() for line in text[begin + len(TARGETS_BEGIN) : end].splitlines()
+        if line.strip()
+    ]
+    if len(rows) < 2 or not all(line.startswith("|") for line in rows):
+        raise ValueError("the targets section must hold one Markdown table and nothing else")
+    cells = [[_plain(c) for c in line.strip().strip("|").split("|")] for line in rows]
+    if [c.lower() for c in cells[0]] != _TARGET_COLUMNS:
+        raise ValueError(f"targets table columns must be {' | '.join(_TARGET_COLUMNS)}")
+    known_rows = {row.name for row in ROWS}
+    known_impls = set(implementation_names())
+    targets = []
+    for line, row in zip(rows[2:], cells[2:], strict=True):
+        if len(row) != len(_TARGET_COLUMNS):
+            raise ValueError(f"targets table: expected 5 cells in {line!r}")
+        workload, impl, peer, bound, ratio_text = row
+        if workload not in known_rows:
+            raise ValueError(f"targets table: unknown row {workload!r} in {line!r}")
+        for name in (impl, peer):
+            if name not in known_impls:
+                raise ValueError(f"targets table: unknown implementation {name!r} in {line!r}")
+        if bound not in ("at most", "at least"):
+            raise ValueError(f"targets table: 'at most' or 'at least', not {bound!r}")
+        try:
+            value = float(ratio_text.rstrip("x\u00d7").strip())
+        except ValueError:
+            raise ValueError(f"targets table: bad ratio {ratio_text!r} in {line!r}") from None
+        targets.append(Target(workload, impl, peer, bound == "at most", value))
+    return targets
+
+
+def load_targets(path: Path = TARGETS_FILE) -> list[Target]:
+    """The targets, read from the table in ``docs/performance.md``."""
+    try:
+        return parse_targets(path.read_text(encoding="utf-8"))
+    except ValueError as why:
+        raise ValueError(f"{path}: {why}") from None
 
 
 # -- one sample of one cell --------------------------------------------------
@@ -129,20 +202,44 @@ def _rss_bytes(pid: int) -> int:
     raise NotAvailable("no VmRSS in /proc")  # pragma: no cover
 
 
-def _helper(*args: str, stdin: Any = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.peers", *args],
-        stdin=stdin, stdout=subprocess.PIPE, text=True,
-    )
+def pin_cpus(notes: TextIO) -> int | None:
+    """Pin the bench to one CPU; return the CPU for the helper processes (None: no pinning).
+
+    The bench takes the first CPU it may run on (CPU 0 on most machines) and the
+    helpers the second, so the server under test and its load never share a
+    core. With a single CPU nothing is pinned, and ``notes`` says so.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        notes.write("note: no os.sched_setaffinity on this system: nothing is pinned\n")
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if (os.cpu_count() or 1) < 2 or len(allowed) < 2:
+        notes.write(
+            "note: one CPU: the bench and its helper processes share it (nothing is pinned)\n"
+        )
+        return None
+    mine, theirs = allowed[0], allowed[1]
+    pin_to_cpu(mine)
+    notes.write(f"pinned: the bench to CPU {mine}, its helper processes to CPU {theirs}\n")
+    return theirs
 
 
 class Session:
     """One bench invocation: its settings and the helper processes it shares."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, helper_cpu: int | None = None) -> None:
         self.settings = settings
+        self.helper_cpu = helper_cpu
         self._bulk_source: subprocess.Popen[str] | None = None
         self._bulk_port = 0
+
+    def _helper(self, *args: str, stdin: Any = None) -> subprocess.Popen[str]:
+        """Start ``python -m benchmarks.peers ARGS`` in the repository root, on the helper CPU."""
+        pin = [] if self.helper_cpu is None else ["--cpu", str(self.helper_cpu)]
+        return subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.peers", *pin, *args],
+            cwd=ROOT, stdin=stdin, stdout=subprocess.PIPE, text=True,
+        )
 
     def close(self) -> None:
         """Stop the helper processes."""
@@ -151,44 +248,69 @@ class Session:
             self._bulk_source.stdin.close()
             self._bulk_source.wait(10)
 
-    def sample(self, workload: str, impl: Impl) -> float:
-        """Measure ``impl`` on ``workload`` once; return the figure in the row's unit."""
+    def sample(self, workload: str, impl: Impl) -> dict[str, float]:
+        """Measure ``impl`` on ``workload`` once; return the figure of each row it fills."""
         s = self.settings
         if workload == "hot":
-            return impl.hot(*_stdlib.socketpair(), s.hot_ops) / s.hot_ops * 1e6
+            return {"hot": impl.hot(*_stdlib.socketpair(), s.hot_ops) / s.hot_ops * 1e6}
         if workload == "pong":
-            return impl.pong(*_stdlib.socketpair(), s.pong_rounds) / s.pong_rounds * 1e6
+            elapsed = impl.pong(*_stdlib.socketpair(), s.pong_rounds)
+            return {"pong": elapsed / s.pong_rounds * 1e6}
         if workload == "udp":
-            return s.udp_datagrams / impl.udp(*_udp_pair(), s.udp_datagrams)
+            return {"udp": s.udp_datagrams / impl.udp(*_udp_pair(), s.udp_datagrams)}
         if workload == "bulk":
             sock = _stdlib.create_connection(("127.0.0.1", self._bulk_port_number()))
-            return s.bulk_bytes / impl.bulk(sock, s.bulk_bytes) / (1 << 20)
+            return {"bulk": s.bulk_bytes / impl.bulk(sock, s.bulk_bytes) / (1 << 20)}
         if workload == "echo":
             return self._echo(impl)
         if workload == "memory":
-            return self._memory(impl)
+            return {"memory": self._memory(impl)}
         raise ValueError(workload)
 
     def _bulk_port_number(self) -> int:
         if self._bulk_source is None:
-            self._bulk_source = _helper("bulk-source", stdin=subprocess.PIPE)
+            self._bulk_source = self._helper("bulk-source", stdin=subprocess.PIPE)
             assert self._bulk_source.stdout is not None
             self._bulk_port = int(self._bulk_source.stdout.readline())
         return self._bulk_port
 
-    def _echo(self, impl: Impl) -> float:
+    def _echo(self, impl: Impl) -> dict[str, float]:
+        """Requests per second, and per second of the server's CPU time.
+
+        Every server runs in this process (its threads or its event loop), so
+        the server's CPU time is this process's: ``time.process_time()`` read
+        when the load process prints ``begin`` and ``end`` around its window.
+        Reading the clocks may lag those lines (the reading thread needs the
+        GIL), so the utilisation is taken over the bench's own interval between
+        the two readings, and applied to the load's steady request rate.
+        """
         s = self.settings
         listener = _stdlib.create_server(("127.0.0.1", 0), backlog=4096)
-        client = _helper(
+        client = self._helper(
             "echo-client", str(listener.getsockname()[1]), str(s.echo_connections),
             str(s.echo_warmup), str(s.echo_seconds),
         )
-        impl.serve(listener, client.wait, lambda: None)
-        assert client.stdout is not None
-        output = client.stdout.read()
+        marks: dict[str, tuple[float, float]] = {}
+        output: list[str] = []
+
+        def wait_stop() -> None:  # runs in a thread while the server serves
+            assert client.stdout is not None
+            while line := client.stdout.readline():
+                if line.strip() in ("begin", "end"):
+                    marks[line.strip()] = (time.process_time(), time.perf_counter())
+                else:
+                    output.append(line)
+            client.wait()
+
+        impl.serve(listener, wait_stop, lambda: None)
         if client.returncode != 0:
             raise RuntimeError(f"echo client failed ({client.returncode})")
-        return float(json.loads(output)["requests_per_s"])
+        rate = float(json.loads("".join(output))["requests_per_s"])
+        cpu = marks["end"][0] - marks["begin"][0]
+        wall = marks["end"][1] - marks["begin"][1]
+        if cpu <= 0:
+            raise RuntimeError("no server CPU time measured in the echo window")
+        return {"echo": rate, "echo-cpu": rate * wall / cpu}
 
     def _memory(self, impl: Impl) -> float:
         if not os.path.exists(f"/proc/{os.getpid()}/status"):
@@ -197,7 +319,7 @@ class Session:
             raise NotAvailable("one thread per connection")
         count = self.settings.memory_connections
         raise_fd_limit(count + 256)
-        server = _helper("memory-server", impl.name, str(count), stdin=subprocess.PIPE)
+        server = self._helper("memory-server", impl.name, str(count), stdin=subprocess.PIPE)
         assert server.stdout is not None and server.stdin is not None
         clients: list[_stdlib.socket] = []
         try:
@@ -270,29 +392,38 @@ class _Progress:
 
 
 def measure(
-    settings: Settings, workloads: list[str], progress_out: TextIO
+    settings: Settings, workloads: list[str], progress_out: TextIO,
+    helper_cpu: int | None = None,
 ) -> tuple[list[str], Results]:
     """Run every workload on every installed implementation; return columns and cells."""
     impls = implementations()
-    results: Results = {w: {i.name: Cell([]) for i in impls} for w in workloads}
+    results: Results = {
+        row.name: {i.name: Cell([]) for i in impls} for w in workloads for row in ROWS_OF[w]
+    }
     steps = sum(_runs_for(w, settings) * len(impls) for w in workloads)
     progress = _Progress(steps, progress_out)
-    session = Session(settings)
+    session = Session(settings, helper_cpu)
     try:
         for workload in workloads:
+            rows = [row.name for row in ROWS_OF[workload]]
             for run in range(_runs_for(workload, settings)):
                 for impl in impls:
-                    cell = results[workload][impl.name]
+                    cells = [results[row][impl.name] for row in rows]
                     progress.step(f"{workload} run {run + 1}: {impl.name}")
-                    if cell.note:
+                    if cells[0].note:
                         continue  # n/a or failed on an earlier run
                     try:
-                        cell.samples.append(session.sample(workload, impl))
+                        figures = session.sample(workload, impl)
                     except NotAvailable as why:
-                        cell.note = f"n/a: {why}"
+                        for cell in cells:
+                            cell.note = f"n/a: {why}"
                     except Exception as exc:
-                        cell.samples.clear()
-                        cell.note = f"error: {type(exc).__name__}: {exc}"
+                        for cell in cells:
+                            cell.samples.clear()
+                            cell.note = f"error: {type(exc).__name__}: {exc}"
+                    else:
+                        for row, cell in zip(rows, cells, strict=True):
+                            cell.samples.append(figures[row])
     finally:
         session.close()
         progress.finish()
@@ -328,11 +459,10 @@ def format_table(columns: list[str], results: Results) -> str:
     """The table: one row per workload, ``figure ratio`` per implementation."""
     header = ["workload (unit)", *columns]
     rows = [header]
-    for workload in WORKLOADS:
+    for workload in ROWS:
         if workload.name not in results:
             continue
-        better = "lower" if workload.lower_is_better else "higher"
-        row = [f"{workload.name} ({workload.unit}, {better} better)"]
+        row = [row_label(workload)]
         for column in columns:
             cell = results[workload.name][column]
             median = cell.median
@@ -351,7 +481,8 @@ def format_table(columns: list[str], results: Results) -> str:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     references = ", ".join(
-        f"{w.name}: {w.reference}" for w in WORKLOADS if w.name in results
+        f"{'echo per server-CPU-s' if w is ECHO_CPU else w.name}: {w.reference}"
+        for w in ROWS if w.name in results
     )
     lines.append(f"ratios are against each row's reference column ({references})")
     notes = sorted(
@@ -362,10 +493,10 @@ def format_table(columns: list[str], results: Results) -> str:
     return "\n".join(lines)
 
 
-def evaluate_targets(results: Results) -> list[dict[str, Any]]:
+def evaluate_targets(results: Results, targets: list[Target]) -> list[dict[str, Any]]:
     """Each target with its measured ratio and whether it is met (None: not measured)."""
     verdicts = []
-    for target in TARGETS:
+    for target in targets:
         measured = ratio(results, target.workload, target.impl, target.peer)
         met = None if measured is None else (
             measured <= target.ratio if target.at_most else measured >= target.ratio
@@ -412,7 +543,7 @@ def to_json(
                     for column, cell in results[w.name].items()
                 },
             }
-            for w in WORKLOADS if w.name in results
+            for w in ROWS if w.name in results
         },
         "targets": verdicts,
     }
@@ -425,7 +556,7 @@ def plot(path: str, columns: list[str], results: Results) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [w for w in WORKLOADS if w.name in results]
+    shown = [w for w in ROWS if w.name in results]
     figure, axes = plt.subplots(
         len(shown), 1, figsize=(11, 2.6 * len(shown)), squeeze=False, layout="constrained"
     )
@@ -440,8 +571,9 @@ def plot(path: str, columns: list[str], results: Results) -> None:
         axis.barh(names, values, color=colours)
         axis.invert_yaxis()
         better = "lower" if workload.lower_is_better else "higher"
+        name = "echo" if workload is ECHO_CPU else workload.name
         axis.set_title(
-            f"{workload.name}: {workload.description} ({workload.unit}, {better} is better)",
+            f"{name}: {workload.description} ({workload.unit}, {better} is better)",
             fontsize=9,
         )
         axis.tick_params(labelsize=8)
@@ -455,18 +587,25 @@ def run(
 ) -> int:
     """Measure, print the table and the targets, write the files asked for.
 
-    Returns the exit status: 0, or 2 when ``--plot`` is asked without matplotlib
-    (checked before measuring anything).
+    Pins this process to one CPU (see :func:`pin_cpus`). Returns the exit
+    status: 0, or 2 when ``--plot`` is asked without matplotlib or the targets
+    table cannot be read (both checked before measuring anything).
     """
     if plot_path and importlib.util.find_spec("matplotlib") is None:
-        progress_out.write("--plot needs matplotlib: pip install 'asock[bench]'\n")
+        progress_out.write("--plot needs matplotlib: python -m pip install -e '.[bench]'\n")
+        return 2
+    try:
+        targets = load_targets()
+    except (OSError, ValueError) as why:
+        progress_out.write(f"cannot read the targets: {why}\n")
         return 2
     settings = QUICK if quick else DEFAULT
     missing = [n for n in implementation_names() if n not in {i.name for i in implementations()}]
     if missing:
         progress_out.write(f"not installed, left out: {', '.join(missing)}\n")
-    columns, results = measure(settings, workloads, progress_out)
-    verdicts = evaluate_targets(results)
+    helper_cpu = pin_cpus(progress_out)
+    columns, results = measure(settings, workloads, progress_out, helper_cpu)
+    verdicts = evaluate_targets(results, targets)
     print(format_table(columns, results), file=out)
     print(file=out)
     print(format_targets(verdicts), file=out)

@@ -1,13 +1,15 @@
-"""``python -m asock bench --quick``: the benchmark runs end to end and reports every cell.
+"""``python -m benchmarks --quick``: the benchmark runs end to end and reports every cell.
 
 These tests check the shape of what the bench prints and writes, never a
-timing: speed is judged by reading the table, not by the test suite.
+timing: speed is judged by reading the table, not by the test suite. The bench
+is run the way its users run it, from the repository root.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -17,17 +19,18 @@ from typing import Any
 import pytest
 
 from benchmarks.impls import implementation_names, implementations
-from benchmarks.runner import TARGETS, WORKLOADS
+from benchmarks.runner import ROWS, load_targets, parse_targets, row_label
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALLED = [impl.name for impl in implementations()]
+TARGETS = load_targets()
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench")
     json_path = out / "bench.json"
-    command = [sys.executable, "-m", "asock", "bench", "--quick", "--json", str(json_path)]
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--json", str(json_path)]
     plot_path = out / "bench.png"
     if importlib.util.find_spec("matplotlib") is not None:
         command += ["--plot", str(plot_path)]
@@ -52,14 +55,15 @@ def test_table_has_a_row_per_workload_and_a_column_per_implementation(
     assert header.startswith("workload")
     for name in INSTALLED:
         assert name in header
-    rows = {line.split(" ", 1)[0]: line for line in lines[2 : 2 + len(WORKLOADS)]}
-    assert list(rows) == [w.name for w in WORKLOADS]
-    for workload in WORKLOADS:
-        row = rows[workload.name]
-        assert f"({workload.unit}," in row
+    rows = lines[2 : 2 + len(ROWS)]
+    assert [row.split("  ", 1)[0].strip() for row in rows] == [row_label(w) for w in ROWS]
+    assert "echo (req/server-CPU-s, higher better)" in rows[3]
+    for row in rows:
         # Every measured cell shows its ratio; the reference column shows 1.00x.
         assert "1.00x" in row
         assert "error" not in row
+        measured = len(re.findall(r" \d+(\.\d+)?[kM]? \d+\.\d\dx", row))
+        assert measured + row.count(" n/a") == len(INSTALLED), row
 
 
 def test_progress_goes_to_stderr(quick_run: dict[str, Any]) -> None:
@@ -67,10 +71,16 @@ def test_progress_goes_to_stderr(quick_run: dict[str, Any]) -> None:
     assert "measured in" in quick_run["stderr"]
 
 
+def test_helpers_are_pinned_or_the_run_says_why_not(quick_run: dict[str, Any]) -> None:
+    stderr = quick_run["stderr"]
+    assert "pinned: the bench to CPU" in stderr or "nothing is pinned" in stderr
+
+
 def test_json_holds_every_cell_with_samples_or_a_reason(quick_run: dict[str, Any]) -> None:
     data = quick_run["json"]
     assert data["implementations"] == INSTALLED
-    assert set(data["workloads"]) == {w.name for w in WORKLOADS}
+    assert set(data["workloads"]) == {w.name for w in ROWS}
+    assert data["workloads"]["echo-cpu"]["unit"] == "req/server-CPU-s"
     for name, workload in data["workloads"].items():
         assert workload["reference"] in INSTALLED
         results = workload["results"]
@@ -101,14 +111,67 @@ def test_only_what_cannot_run_is_marked_not_available(quick_run: dict[str, Any])
     assert not_available == {cell for cell in expected if cell[1] in INSTALLED}
 
 
+def test_echo_reports_requests_per_server_cpu_second(quick_run: dict[str, Any]) -> None:
+    workloads = quick_run["json"]["workloads"]
+    for impl in INSTALLED:
+        per_cpu = workloads["echo-cpu"]["results"][impl]
+        assert len(per_cpu["samples"]) == len(workloads["echo"]["results"][impl]["samples"])
+        assert per_cpu["median"] > 0
+        if "pinned: the bench to CPU" in quick_run["stderr"]:
+            # A server pinned to one CPU never uses more than that CPU (slack: the clock
+            # reads lag the load's window a little), so per CPU-second >= per second.
+            assert per_cpu["median"] >= 0.8 * workloads["echo"]["results"][impl]["median"]
+
+
 def test_every_target_is_judged_in_the_same_run(quick_run: dict[str, Any]) -> None:
     verdicts = quick_run["json"]["targets"]
-    assert len(verdicts) == len(TARGETS)
-    for verdict in verdicts:
+    assert len(verdicts) == len(TARGETS) > 0
+    for verdict, target in zip(verdicts, TARGETS, strict=True):
+        assert (verdict["workload"], verdict["impl"], verdict["peer"]) == (
+            target.workload, target.impl, target.peer,
+        )
         if verdict["impl"] in INSTALLED and verdict["peer"] in INSTALLED:
             assert isinstance(verdict["met"], bool)
             assert verdict["measured"] > 0
-    assert "targets (ratios from this run):" in quick_run["stdout"]
+    stdout = quick_run["stdout"]
+    assert "targets (ratios from this run):" in stdout
+    printed = stdout.split("targets (ratios from this run):\n", 1)[1].splitlines()
+    assert len(printed) == len(TARGETS)
+    for line, target in zip(printed, TARGETS, strict=True):
+        bound = "<=" if target.at_most else ">="
+        goal = f"{target.workload}: {target.impl} {bound} {target.ratio}x {target.peer}"
+        assert line.strip().startswith(goal), (line, goal)
+        assert re.search(r"( \d+\.\d\dx  (met|MISSED)| not measured)$", line), line
+
+
+def test_targets_table_in_the_docs_names_known_rows_and_columns() -> None:
+    known = set(implementation_names())
+    rows = {w.name for w in ROWS}
+    for target in TARGETS:
+        assert target.workload in rows
+        assert {target.impl, target.peer} <= known
+        assert target.ratio > 0
+
+
+def test_targets_parser_reads_the_table_between_the_markers() -> None:
+    text = (
+        "| row | implementation | peer | at most / at least | ratio |\n"  # not in the markers
+        "<!-- targets:begin -->\n"
+        "| row | implementation | peer | at most / at least | ratio |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        "| pong | `asock/asyncio` | `asyncio sock_*` | at most | 0.5 |\n"
+        "| echo | asock/trio | trio.socket | at least | 1.3x |\n"
+        "<!-- targets:end -->\n"
+    )
+    first, second = parse_targets(text)
+    assert (first.workload, first.impl, first.peer, first.at_most, first.ratio) == (
+        "pong", "asock/asyncio", "asyncio sock_*", True, 0.5,
+    )
+    assert (second.workload, second.at_most, second.ratio) == ("echo", False, 1.3)
+    with pytest.raises(ValueError, match="unknown implementation"):
+        parse_targets(text.replace("trio.socket", "trio.sockets"))
+    with pytest.raises(ValueError, match="no <!-- targets:begin -->"):
+        parse_targets(text.replace("<!-- targets:end -->", ""))
 
 
 def test_plot_is_a_png(quick_run: dict[str, Any]) -> None:
@@ -123,7 +186,7 @@ def test_every_known_implementation_is_either_run_or_reported_missing() -> None:
 
 def test_unknown_workload_is_refused() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "asock", "bench", "--only", "nonsense"],
+        [sys.executable, "-m", "benchmarks", "--only", "nonsense"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 2
