@@ -1,4 +1,4 @@
-"""The asyncio/uvloop driver's own epoll instance (asock/_drivers/asyncio_driver.py).
+"""The asyncio driver's own epoll instance (asock_core/drivers/asyncio_driver.py).
 
 These cases are about that driver's bookkeeping, so they run on asyncio and
 uvloop only: on trio, waits go through trio's own I/O manager.
@@ -29,6 +29,43 @@ def _open_fds() -> set[int]:
 def asyncio_only(anyio_backend: Any) -> None:
     if anyio_backend[0] != "asyncio":
         pytest.skip("trio waits in its own I/O manager, not in asock's epoll instance")
+    if anyio_backend[1].get("use_uvloop"):
+        pytest.skip("on uvloop a socket stays registered with the loop itself (see below)")
+
+
+async def test_uvloop_and_forced_loop_registration_survive_descriptor_reuse(
+    anyio_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop-registration scheme (uvloop's, and the one without epoll).
+
+    On asyncio it is forced, as on a platform without epoll (macOS, the BSDs).
+    A socket stays registered between waits; closing it drops the
+    registration, so a new socket on the same number waits and wakes.
+    """
+    if anyio_backend[0] != "asyncio":
+        pytest.skip("trio waits in its own I/O manager")
+    import asyncio
+
+    from asock_core.drivers import asyncio_driver
+
+    loop = asyncio.get_running_loop()
+    if not anyio_backend[1].get("use_uvloop"):
+        monkeypatch.setitem(asyncio_driver._SCHEMES, type(loop), True)
+    before = _open_fds()
+    for _ in range(3):
+        a, b = asock.socketpair()
+        numbers = {a.fileno(), b.fileno()}
+        for _ in range(5):
+            assert await _wait_for_one_byte(a, b) == b"x"
+            assert await _wait_for_one_byte(b, a) == b"x"
+        a.close()
+        b.close()
+        again, again_peer = asock.socketpair()
+        assert {again.fileno(), again_peer.fileno()} == numbers
+        assert await _wait_for_one_byte(again, again_peer) == b"x"
+        again.close()
+        again_peer.close()
+    assert _open_fds() == before
 
 
 async def _wait_for_one_byte(reader: asock.socket, writer: asock.socket) -> bytes:

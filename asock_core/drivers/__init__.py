@@ -19,7 +19,8 @@ from __future__ import annotations
 import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Protocol
+    from collections.abc import Awaitable
+    from typing import Any, Protocol
 
     from ..socket_base import SocketBase
 
@@ -66,3 +67,27 @@ def current_driver() -> Driver:
         "asock sockets are awaited inside asyncio, uvloop or trio; "
         f"found {name or 'no running event loop'} (use asock_sync for blocking code)"
     )
+
+
+_running_loop: Any = None
+_asyncio_wait_on: Any = None
+
+
+def wait(s: SocketBase, event: int, timeout: float | None) -> Awaitable[bool]:
+    """Wait for ``event`` on ``s`` through the driver of the library running here.
+
+    :func:`current_driver` then ``driver.wait``, with the asyncio case first
+    and the running loop looked up once: on Python 3.11 each look-up is a
+    ``getpid()`` system call, and this runs on every wait.
+    """
+    global _running_loop, _asyncio_wait_on
+    sniffio = sys.modules.get("sniffio")
+    if sniffio is None or sniffio.thread_local.name != "trio":
+        if _running_loop is None:
+            from .asyncio_driver import DRIVER as ASYNCIO, running_loop
+
+            _running_loop, _asyncio_wait_on = running_loop, ASYNCIO.wait_on
+        loop = _running_loop()
+        if loop is not None:
+            return _asyncio_wait_on(loop, s, event, timeout)  # type: ignore[no-any-return]
+    return current_driver().wait(s, event, timeout)

@@ -22,14 +22,17 @@ wake-ups) and wakes every waiter; their retried call fails with EBADF. The
 hub closes its epoll instance as soon as no socket is registered, so an idle
 loop holds no descriptor of asock's.
 
-Without ``select.epoll`` the loop's ``add_reader``/``add_writer`` are used per
-wait (:class:`_LoopQueue`).
+uvloop, and loops without ``select.epoll``, keep a socket registered with the
+loop's own ``add_reader``/``add_writer`` between waits instead
+(:class:`_LoopRegistration`): on uvloop that skips the hub's extra
+``epoll_wait`` and dispatch per wake-up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import select
+import threading
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +42,10 @@ if TYPE_CHECKING:
     from ..socket_base import SocketBase
 
 _Waiters = list["asyncio.Future[bool]"]
+
+#: How long close() in another thread waits for a uvloop loop to forget the
+#: descriptor (seconds).
+_FOREIGN_CLOSE_WAIT = 1.0
 
 
 def _wake(waiters: _Waiters) -> None:
@@ -180,60 +187,6 @@ if hasattr(select, "epoll"):
         return hub.register(fd)
 
 
-class _LoopQueue:
-    """The tasks of one loop waiting for one kind of readiness on one socket.
-
-    Used without epoll: the first waiter registers with the loop, the wake-up
-    wakes them all, and the registration is dropped as soon as nobody waits.
-    """
-
-    __slots__ = ("event", "fd", "loop", "waiters")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, event: int) -> None:
-        self.loop = loop
-        self.event = event
-        self.fd = -1
-        self.waiters: _Waiters = []
-
-    def register(self, fd: int) -> None:
-        self.fd = fd
-        if self.event == READ:
-            self.loop.add_reader(fd, self.wake_all)
-        else:
-            self.loop.add_writer(fd, self.wake_all)
-
-    def _unregister(self) -> None:
-        fd, self.fd = self.fd, -1
-        if fd >= 0:
-            if self.event == READ:
-                self.loop.remove_reader(fd)
-            else:
-                self.loop.remove_writer(fd)
-
-    def wake_all(self) -> None:
-        waiters, self.waiters = self.waiters, []
-        self._unregister()
-        _wake(waiters)
-
-    def discard(self, waiter: asyncio.Future[bool]) -> None:
-        try:
-            self.waiters.remove(waiter)
-        except ValueError:
-            return
-        if not self.waiters:
-            self._unregister()
-
-    def wake_closing(self) -> None:
-        if running_loop() is self.loop:
-            self.wake_all()
-        else:
-            # The loop belongs to another thread: only it may touch its selector.
-            self.loop.call_soon_threadsafe(self.wake_all)
-
-    def release(self) -> None:
-        pass
-
-
 def _expire(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
         waiter.set_result(False)
@@ -272,52 +225,134 @@ async def _closing() -> bool:
     return True
 
 
+class _LoopRegistration:
+    """One socket's registration with a uvloop loop, kept between waits.
+
+    uvloop reports readiness level-triggered and runs the callbacks its
+    readiness made ready before it polls again, so a woken task has read the
+    socket by the time the loop looks at it next. The registration therefore
+    stays in place between waits (no epoll_ctl, no libuv handle made and
+    closed per wait), and is dropped only when it fires with nobody waiting.
+    On the plain selector loop the same scheme churns (the loop polls again
+    before the woken task runs, sees the socket still ready and fires with
+    nobody waiting), so that loop keeps asock's own edge-triggered hub.
+    """
+
+    __slots__ = ("fd", "loop", "readers", "reading", "writers", "writing")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, s: SocketBase) -> None:
+        self.loop = loop
+        self.fd = s.fileno()
+        self.readers: _Waiters = []
+        self.writers: _Waiters = []
+        self.reading = False
+        self.writing = False
+
+    def park(self, event: int, timeout: float | None) -> Coroutine[Any, Any, bool]:
+        if event == READ:
+            if not self.reading:
+                self.loop.add_reader(self.fd, self._readable)
+                self.reading = True
+            return _park(self.loop, self.readers, timeout)
+        if not self.writing:
+            self.loop.add_writer(self.fd, self._writable)
+            self.writing = True
+        return _park(self.loop, self.writers, timeout)
+
+    def _readable(self) -> None:
+        if self.readers:
+            readers, self.readers = self.readers, []
+            _wake(readers)
+        else:
+            self.loop.remove_reader(self.fd)
+            self.reading = False
+
+    def _writable(self) -> None:
+        if self.writers:
+            writers, self.writers = self.writers, []
+            _wake(writers)
+        else:
+            self.loop.remove_writer(self.fd)
+            self.writing = False
+
+    def _forget(self) -> None:
+        if self.reading:
+            self.loop.remove_reader(self.fd)
+            self.reading = False
+        if self.writing:
+            self.loop.remove_writer(self.fd)
+            self.writing = False
+        readers, self.readers = self.readers, []
+        writers, self.writers = self.writers, []
+        _wake(readers)
+        _wake(writers)
+
+    def wake_closing(self) -> None:
+        # The loop must drop the descriptor while the number is still ours
+        # (libuv aborts on a registration whose descriptor was closed under
+        # it), and only the loop's own thread may touch it. So a close() from
+        # another thread waits for the loop to forget it, for a bounded time:
+        # only a loop blocked outside its event loop takes long.
+        if running_loop() is self.loop:
+            self._forget()
+            return
+        forgotten = threading.Event()
+
+        def forget() -> None:
+            try:
+                self._forget()
+            finally:
+                forgotten.set()
+
+        try:
+            self.loop.call_soon_threadsafe(forget)
+        except RuntimeError:  # the loop is closed: nobody can be waiting on it
+            return
+        forgotten.wait(_FOREIGN_CLOSE_WAIT)
+
+    def release(self) -> None:
+        pass
+
+
+def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:
+    return type(loop).__module__.startswith("uvloop")
+
+
+#: Which registration scheme each loop class gets (decided once per class).
+_SCHEMES: dict[type, bool] = {}
+
+
 class AsyncioDriver:
     """Waits on the running asyncio (or uvloop) event loop."""
 
-    if hasattr(select, "epoll"):
+    def wait(self, s: SocketBase, event: int, timeout: float | None) -> Coroutine[Any, Any, bool]:
+        """Wait for ``event`` on ``s``; True when woken, False on timeout.
 
-        def wait(
-            self, s: SocketBase, event: int, timeout: float | None
-        ) -> Coroutine[Any, Any, bool]:
-            """Wait for ``event`` on ``s``; True when woken, False on timeout.
+        A plain function returning the coroutine that parks the task: one
+        coroutine fewer per wait.
+        """
+        return self.wait_on(asyncio.get_running_loop(), s, event, timeout)
 
-            A plain function returning the coroutine that parks the task: one
-            coroutine fewer per wait.
-            """
-            loop = asyncio.get_running_loop()
-            queue: _EpollQueue | None = s._queue(loop, _register, loop, s)  # type: ignore[assignment]
-            if queue is None:
+    def wait_on(
+        self, loop: asyncio.AbstractEventLoop, s: SocketBase, event: int, timeout: float | None
+    ) -> Coroutine[Any, Any, bool]:
+        """:meth:`wait` on ``loop``, the running loop the caller already looked up."""
+        uses_loop = _SCHEMES.get(type(loop))
+        if uses_loop is None:
+            uses_loop = _SCHEMES[type(loop)] = _is_uvloop(loop) or not hasattr(select, "epoll")
+        if uses_loop:
+            registration = s._queue(loop, _LoopRegistration, loop, s)
+            if registration is None:
                 return _closing()  # the retried call reports EBADF
-            if event == READ:
-                return _park(loop, queue.readers, timeout)
-            if not queue.watches_write:
-                queue.hub.watch_write(queue)
-            return _park(loop, queue.writers, timeout)
-
-    else:  # pragma: no cover - platforms without epoll
-
-        async def wait(self, s: SocketBase, event: int, timeout: float | None) -> bool:
-            """Wait for ``event`` on ``s``; True when woken, False on timeout."""
-            loop = asyncio.get_running_loop()
-            queue = s._queue((loop, event), _LoopQueue, loop, event)
-            if queue is None:
-                return True  # closing: the retried call reports EBADF
-            assert isinstance(queue, _LoopQueue)
-            waiter: asyncio.Future[bool] = loop.create_future()
-            if not queue.waiters:
-                fd = s.fileno()
-                if fd < 0:
-                    return True
-                queue.register(fd)
-            queue.waiters.append(waiter)
-            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
-            try:
-                return await waiter
-            finally:
-                if timer is not None:
-                    timer.cancel()
-                queue.discard(waiter)
+            return registration.park(event, timeout)  # type: ignore[attr-defined,no-any-return]
+        queue: _EpollQueue | None = s._queue(loop, _register, loop, s)  # type: ignore[assignment]
+        if queue is None:
+            return _closing()  # the retried call reports EBADF
+        if event == READ:
+            return _park(loop, queue.readers, timeout)
+        if not queue.watches_write:
+            queue.hub.watch_write(queue)
+        return _park(loop, queue.writers, timeout)
 
     async def checkpoint(self) -> None:
         """Yield to the event loop once."""
