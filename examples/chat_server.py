@@ -110,7 +110,7 @@ async def main() -> None:
     async def client(name: str, port: int) -> None:
         transcripts[name] = await chat_client(name, port, joined_send, start)
 
-    with asock.socket(asock.AF_INET, asock.SOCK_STREAM) as listener:
+    with joined_send, joined_receive, asock.socket(asock.AF_INET, asock.SOCK_STREAM) as listener:
         await listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]

@@ -1,8 +1,11 @@
 """Run every script in examples/ as its own process and check what it prints.
 
 Each async example runs on asyncio, uvloop and trio (the backend is its first
-argument); each ``_sync`` example runs once. A script that hangs fails the
-test at the timeout instead of hanging the suite.
+argument); each ``_sync`` example runs once. So do the two snippets of
+README.md. Every run has ``ResourceWarning`` turned into an error (and every
+other warning shown), and must write nothing to stderr: an example that leaves
+a socket or a stream unclosed fails. A script that hangs fails the test at the
+timeout instead of hanging the suite.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 BACKENDS = ["asyncio", "uvloop", "trio"]
 TIMEOUT = 60
+#: Every warning shown, ResourceWarning raised. The last -W option is matched
+#: first, so "error" must come after "default" to win for ResourceWarning.
+WARNINGS = ["-W", "default", "-W", "error::ResourceWarning"]
 
 
 def _has_ipv6_loopback() -> bool:
@@ -120,21 +126,27 @@ def _cases() -> list[object]:
     return cases
 
 
-def run_example(script: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+def run_python(script: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a new interpreter, with the warning options above."""
     env = dict(os.environ)
+    env.pop("PYTHONWARNINGS", None)  # the -W options alone decide
     # Import asock from this checkout even where it is not installed.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run(
-        [sys.executable, str(EXAMPLES / script), *args],
+        [sys.executable, *WARNINGS, str(script), *args],
         capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=ROOT,
     )
+
+
+def run_example(script: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+    return run_python(EXAMPLES / script, args)
 
 
 @pytest.mark.parametrize(("script", "args", "name"), _cases())
 def test_example_runs_and_prints_what_it_should(script: str, args: list[str], name: str) -> None:
     result = run_example(script, args)
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+    assert result.stderr == "", result.stderr  # a ResourceWarning lands here
     lines = result.stdout.splitlines()
     for pattern in EXPECTED[name]:
         assert any(re.search(pattern, line) for line in lines), (pattern, result.stdout)
@@ -150,3 +162,46 @@ def test_unknown_backend_is_refused() -> None:
     result = run_example("echo_tcp_ipv4.py", ["curio"])
     assert result.returncode != 0
     assert "usage:" in result.stderr
+
+
+def test_a_leak_fails_the_run(tmp_path: Path) -> None:
+    """The warning options catch a socket left for the garbage collector."""
+    script = tmp_path / "leak.py"
+    script.write_text("import asock_sync\nasock_sync.socket()\nprint('done')\n")
+    result = run_python(script, [])
+    assert result.stdout == "done\n"
+    assert "ResourceWarning: unclosed <asock_sync.socket" in result.stderr
+
+
+# -- the README's snippets --------------------------------------------------------------
+
+README = ROOT / "README.md"
+SNIPPETS = ["Async, in ten lines", "Blocking, in ten lines"]
+
+
+def readme_snippet(heading: str) -> str:
+    """The first fenced ``python`` block under the ``## heading`` of README.md."""
+    text = README.read_text(encoding="utf-8")
+    section = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert section, f"README.md has no section {heading!r}"
+    block = re.search(r"^```python\n(.*?)^```$", section.group(1), re.M | re.S)
+    assert block, f"README.md's section {heading!r} has no python block"
+    return block.group(1)
+
+
+def promised_output(code: str) -> list[str]:
+    """What the snippet says it prints: the comment after each ``print(...)``."""
+    return re.findall(r"print\(.*\)\s+#\s*(.*?)\s*$", code, re.M)
+
+
+@pytest.mark.parametrize("heading", SNIPPETS)
+def test_readme_snippet_runs_clean_and_prints_what_it_says(heading: str, tmp_path: Path) -> None:
+    code = readme_snippet(heading)
+    expected = promised_output(code)
+    assert expected, "the snippet promises no output"
+    script = tmp_path / "snippet.py"
+    script.write_text(code, encoding="utf-8")
+    result = run_python(script, [])  # the async snippet's anyio.run uses asyncio
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr  # a ResourceWarning lands here
+    assert result.stdout.splitlines() == expected
