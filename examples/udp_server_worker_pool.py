@@ -3,8 +3,11 @@
 Several worker tasks wait in ``recvfrom`` on the *same* UDP socket; each
 datagram goes to exactly one of them, which answers it with ``sendto``.
 asock allows any number of tasks to wait on one socket, on every backend.
-When the clients are done, closing the socket wakes every idle worker with
-``OSError(EBADF)``, which is how the pool is shut down here.
+Each request takes a millisecond of work (a sleep standing in for, say, a
+database query), so no worker can keep up alone: while one works, the others
+take the next datagrams, and every worker serves its share. When the clients
+are done, closing the socket wakes every idle worker with ``OSError(EBADF)``,
+which is how the pool is shut down here.
 
 Run: python examples/udp_server_worker_pool.py [asyncio|uvloop|trio]
 """
@@ -22,6 +25,7 @@ import asock
 WORKERS = 4
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 25
+WORK_SECONDS = 0.001
 
 
 async def worker(number: int, server: asock.socket, served: Counter[int]) -> None:
@@ -33,6 +37,7 @@ async def worker(number: int, server: asock.socket, served: Counter[int]) -> Non
                 raise
             return  # the server socket was closed: the pool is shutting down
         served[number] += 1
+        await anyio.sleep(WORK_SECONDS)  # the request's work
         await server.sendto(request.upper(), client)
 
 
@@ -61,7 +66,9 @@ async def main() -> None:
                 clients.start_soon(client, number, server.getsockname(), answered)
         server.close()  # every worker still waiting in recvfrom wakes with EBADF
     print(f"{len(answered)} requests from {CLIENTS} clients answered correctly")
-    print(f"{WORKERS} workers stopped; requests served per worker: {sorted(served.items())}")
+    print(f"{WORKERS} workers stopped")
+    for number in range(WORKERS):
+        print(f"worker {number} served {served[number]} requests")
 
 
 if __name__ == "__main__":

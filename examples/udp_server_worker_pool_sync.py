@@ -1,10 +1,13 @@
 """A UDP request/response server whose requests are shared by a pool of threads (asock_sync).
 
-The blocking twin of ``udp_server_worker_pool.py``: several worker threads
+``udp_server_worker_pool.py`` on the sync front: several worker threads
 block in ``recvfrom`` on the *same* UDP socket and each datagram goes to one
-of them. When the clients are done, ``close()`` from the main thread wakes
-every blocked worker with ``OSError(EBADF)``. (With the stdlib on Linux, the
-workers would sleep on in ``recvfrom`` after the socket was closed.)
+of them. Each request takes a millisecond of work (a sleep standing in for,
+say, a database query), so no worker can keep up alone and every worker
+serves its share. When the clients are done, ``close()`` from the main
+thread wakes every blocked worker with ``OSError(EBADF)``. (With the stdlib
+on Linux, the workers would sleep on in ``recvfrom`` after the socket was
+closed.)
 
 Run: python examples/udp_server_worker_pool_sync.py
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import threading
+import time
 from collections import Counter
 
 import asock_sync as socket
@@ -20,6 +24,7 @@ import asock_sync as socket
 WORKERS = 4
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 25
+WORK_SECONDS = 0.001
 
 
 def worker(number: int, server: socket.socket, served: Counter[int]) -> None:
@@ -31,6 +36,7 @@ def worker(number: int, server: socket.socket, served: Counter[int]) -> None:
                 raise
             return  # the server socket was closed: the pool is shutting down
         served[number] += 1
+        time.sleep(WORK_SECONDS)  # the request's work
         server.sendto(request.upper(), client)
 
 
@@ -66,7 +72,9 @@ def main() -> None:
     for thread in workers:
         thread.join()
     print(f"{len(answered)} requests from {CLIENTS} clients answered correctly")
-    print(f"{WORKERS} workers stopped; requests served per worker: {sorted(served.items())}")
+    print(f"{WORKERS} workers stopped")
+    for number in range(WORKERS):
+        print(f"worker {number} served {served[number]} requests")
 
 
 if __name__ == "__main__":
