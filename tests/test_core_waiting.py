@@ -361,3 +361,119 @@ def test_close_after_the_trio_run_that_waited_has_ended(no_fd_leak_sync: None) -
     a.close()
     b.close()
     assert a.fileno() == -1
+
+
+# -- the inlined copies of the try-first prologue -----------------------------
+#
+# asock_core.operations._call is the one prologue; recv, recv_into, recvfrom,
+# send and sendto (numeric address seen before) repeat it inline for speed.
+# Every copy is held to the same behaviour here, next to recvmsg, which goes
+# through _call itself.
+
+
+async def _udp_pair() -> tuple[asock.socket, asock.socket, Any]:
+    a = asock.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM)
+    b = asock.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM)
+    await a.bind(("127.0.0.1", 0))
+    await b.bind(("127.0.0.1", 0))
+    return a, b, b.getsockname()
+
+
+_RECEIVERS: dict[str, Callable[[asock.socket], Awaitable[Any]]] = {
+    "recv": lambda s: s.recv(1),
+    "recv_into": lambda s: s.recv_into(bytearray(1)),
+    "recvfrom": lambda s: s.recvfrom(1),
+    "recvmsg (through _call)": lambda s: s.recvmsg(1),
+}
+
+
+def _payload(result: Any) -> Any:
+    """The data (or count) part of a receive call's result."""
+    return result if isinstance(result, (bytes, int)) else result[0]
+
+
+@pytest.mark.parametrize("name", list(_RECEIVERS))
+async def test_inlined_prologues_match_call(name: str, no_fd_leak: None) -> None:
+    receive = _RECEIVERS[name]
+    a, b = asock.socketpair()
+    with a, b:
+        # Immediate: data already there, no wait.
+        await a.send(b"x")
+        assert _payload(await receive(b)) == (1 if name == "recv_into" else b"x")
+        # Non-blocking mode: BlockingIOError at once.
+        b.settimeout(0.0)
+        with pytest.raises(BlockingIOError):
+            await receive(b)
+        # A timeout: TimeoutError('timed out') after it.
+        b.settimeout(0.05)
+        with pytest.raises(TimeoutError, match="timed out"):
+            await receive(b)
+        # Blocking mode: waits, then gets what arrives.
+        b.settimeout(None)
+        async with anyio.create_task_group() as tasks:
+            got: list[Any] = []
+
+            async def wait_for_it() -> None:
+                got.append(await receive(b))
+
+            tasks.start_soon(wait_for_it)
+            await wait_all_tasks_blocked()
+            assert not got
+            await a.send(b"y")
+        assert [_payload(result) for result in got] == [1 if name == "recv_into" else b"y"]
+        # Cancelled while waiting: nothing taken from the kernel.
+        with anyio.move_on_after(0.05):
+            await receive(b)
+        await a.send(b"z")
+        assert await b.recv(1) == b"z"
+        # MSG_DONTWAIT (where the call takes flags): BlockingIOError at once.
+        if name in ("recv", "recvfrom"):
+            call = b.recv if name == "recv" else b.recvfrom
+            with pytest.raises(BlockingIOError):
+                await call(1, stdlib_socket.MSG_DONTWAIT)
+        # After close: EBADF at once.
+        b.close()
+        with pytest.raises(OSError) as closed:
+            await receive(b)
+        assert closed.value.errno == errno.EBADF
+
+
+async def test_inlined_send_prologues_match_call(no_fd_leak: None) -> None:
+    a, b, address = await _udp_pair()
+    with a, b:
+        assert await a.sendto(b"1", address) == 1  # the numeric host is cached now
+        assert await a.sendto(b"2", address) == 1  # ...and takes the inlined path
+        assert await a.sendto(b"3", 0, address) == 1  # flags: the general path
+        assert [(await b.recvfrom(1))[0] for _ in range(3)] == [b"1", b"2", b"3"]
+        a.close()
+        for call in (lambda: a.sendto(b"x", address), lambda: a.send(b"x")):
+            with pytest.raises(OSError) as closed:
+                await call()
+            assert closed.value.errno == errno.EBADF
+
+
+@pytest.mark.parametrize("name", ["recv", "recvfrom", "recvmsg (through _call)"])
+async def test_every_prologue_copy_yields_once_per_budget(name: str) -> None:
+    from asock_core import operations
+
+    a, b, address = await _udp_pair()
+    with a, b:
+        for _ in range(operations.FAIRNESS_BUDGET + 2):
+            await a.sendto(b"d", address)
+        ticker = Ticker()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(ticker.run)
+            await anyio.sleep(0)
+            before = ticker.ticks
+            for _ in range(operations.FAIRNESS_BUDGET + 1):
+                if name == "recv":
+                    await b.recv(1)
+                elif name == "recvfrom":
+                    await b.recvfrom(1)
+                elif name == "sendto":
+                    await a.sendto(b"e", address)
+                else:
+                    await b.recvmsg(1)
+            turns = ticker.ticks - before
+            tasks.cancel_scope.cancel()
+        assert turns >= 1, "a busy loop of immediate successes never yielded"
