@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import socket as _stdlib
+
 from .socket_base import SocketBase
 
 TYPE_CHECKING = False

@@ -42,6 +42,7 @@ import socket as _stdlib
 import sys
 from collections.abc import Callable, Coroutine, Iterable
 from time import monotonic
+
 from .socket_base import READ, WRITE, SocketBase, closed_socket_error
 
 # typing is not imported at run time: it would be most of the import cost.
@@ -54,11 +55,14 @@ if TYPE_CHECKING:
     class BinaryFile(Protocol):
         """What sendfile needs of a file: fileno/read and, optionally, seek."""
 
-        def read(self, size: int = -1, /) -> bytes: ...
+        def read(self, size: int = -1, /) -> bytes:
+            """Read up to ``size`` bytes."""
 
-        def fileno(self) -> int: ...
+        def fileno(self) -> int:
+            """The file's descriptor."""
 
-        def seek(self, offset: int, whence: int = 0, /) -> int: ...
+        def seek(self, offset: int, whence: int = 0, /) -> int:
+            """Move the file position."""
 
     T = TypeVar("T")
 
@@ -327,8 +331,8 @@ async def accept_descriptor(s: SocketBase) -> tuple[int, Any]:
     """Accept a connection; return its bare descriptor and the peer's address."""
     accept_fd = s._sock._accept  # type: ignore[attr-defined]
     if s._timeout is None:
-        return await _call(s, READ, accept_fd)  # type: ignore[no-any-return]
-    return await _call(s, READ, s._attempt, accept_fd)  # type: ignore[no-any-return]
+        return await _call(s, READ, accept_fd)
+    return await _call(s, READ, s._attempt, accept_fd)
 
 
 async def accept(s: SocketBase) -> tuple[Any, Any]:

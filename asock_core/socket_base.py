@@ -15,8 +15,9 @@ import errno
 import operator
 import os
 import socket as _stdlib
-from _thread import allocate_lock
 import warnings
+from _thread import allocate_lock
+
 # typing is not imported at run time: it would be most of the import cost.
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ Constants, enums and exceptions are re-exported as the very same objects, so
 from __future__ import annotations
 
 import socket as _stdlib
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

@@ -5,12 +5,13 @@ from __future__ import annotations
 import socket as _stdlib
 import sys
 from collections.abc import Iterable
-TYPE_CHECKING = False
 
 from asock_core import conversion
 from asock_core import operations as ops
 
 from ._socket import socket
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from typing import Any
@@ -52,9 +53,60 @@ if hasattr(_stdlib, "_fallback_socketpair"):  # Python 3.13+
     def _fallback_socketpair(
         family: int = _stdlib.AF_INET, type: int = _stdlib.SOCK_STREAM, proto: int = 0
     ) -> tuple[socket, socket]:
-        """The stdlib's socketpair emulated over loopback TCP, with both ends adopted."""
-        a, b = _stdlib._fallback_socketpair(family, type, proto)  # type: ignore[attr-defined]
-        return conversion.adopt(socket, a), conversion.adopt(socket, b)
+        """The stdlib's socketpair emulated over loopback TCP, on asock_sync sockets.
+
+        The stdlib's algorithm step by step (connect, accept, then check that
+        each end's name is the other's peer name), but with the socket class
+        looked up on the package at each call, so that code patching
+        ``asock_sync.socket`` (as CPython's test_socket patches
+        ``socket.socket.getsockname``) sees its patch used. Raises ValueError
+        for anything but AF_INET/AF_INET6 SOCK_STREAM proto 0, ConnectionError
+        when another connection got in first, OSError from the calls.
+        """
+        if family == _stdlib.AF_INET:
+            host = "127.0.0.1"  # the stdlib's _LOCALHOST
+        elif family == _stdlib.AF_INET6:
+            host = "::1"  # the stdlib's _LOCALHOST_V6
+        else:
+            raise ValueError("Only AF_INET and AF_INET6 socket address families are supported")
+        if type != _stdlib.SOCK_STREAM:
+            raise ValueError("Only SOCK_STREAM socket type is supported")
+        if proto != 0:
+            raise ValueError("Only protocol zero is supported")
+
+        cls = sys.modules["asock_sync"].socket
+        lsock = cls(family, type, proto)
+        try:
+            lsock.bind((host, 0))
+            lsock.listen()
+            addr, port = lsock.getsockname()[:2]  # on IPv6, without flow info and scope id
+            csock = cls(family, type, proto)
+            try:
+                csock.setblocking(False)
+                try:
+                    csock.connect((addr, port))
+                except (BlockingIOError, InterruptedError):
+                    pass
+                csock.setblocking(True)
+                ssock, _ = lsock.accept()
+            except BaseException:
+                csock.close()
+                raise
+        finally:
+            lsock.close()
+
+        # Authenticate: another process may have connected to host:port first.
+        try:
+            if (
+                ssock.getsockname() != csock.getpeername()
+                or csock.getsockname() != ssock.getpeername()
+            ):
+                raise ConnectionError("Unexpected peer connection")
+        except BaseException:
+            ssock.close()
+            csock.close()
+            raise
+        return ssock, csock
 
 
 if hasattr(_stdlib, "fromshare"):  # pragma: no cover - Windows only
@@ -100,7 +152,7 @@ def create_connection(
     for family, kind, proto, _, sockaddr in _stdlib.getaddrinfo(
         host, port, 0, _stdlib.SOCK_STREAM
     ):
-        sock = None
+        sock: socket | None = None
         try:
             sock = cls(family, kind, proto)
             if timeout is not _DEFAULT_TIMEOUT:

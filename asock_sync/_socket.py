@@ -395,7 +395,7 @@ class socket(SocketBase):
         Same descriptor (no copy), same timeout; this object is left detached.
         Never waits.
         """
-        return convert(self, "asock")  # type: ignore[no-any-return]
+        return convert(self, "asock")  # type: ignore[return-value]
 
 
 SocketType = socket

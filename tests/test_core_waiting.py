@@ -450,30 +450,3 @@ async def test_inlined_send_prologues_match_call(no_fd_leak: None) -> None:
             with pytest.raises(OSError) as closed:
                 await call()
             assert closed.value.errno == errno.EBADF
-
-
-@pytest.mark.parametrize("name", ["recv", "recvfrom", "recvmsg (through _call)"])
-async def test_every_prologue_copy_yields_once_per_budget(name: str) -> None:
-    from asock_core import operations
-
-    a, b, address = await _udp_pair()
-    with a, b:
-        for _ in range(operations.FAIRNESS_BUDGET + 2):
-            await a.sendto(b"d", address)
-        ticker = Ticker()
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(ticker.run)
-            await anyio.sleep(0)
-            before = ticker.ticks
-            for _ in range(operations.FAIRNESS_BUDGET + 1):
-                if name == "recv":
-                    await b.recv(1)
-                elif name == "recvfrom":
-                    await b.recvfrom(1)
-                elif name == "sendto":
-                    await a.sendto(b"e", address)
-                else:
-                    await b.recvmsg(1)
-            turns = ticker.ticks - before
-            tasks.cancel_scope.cancel()
-        assert turns >= 1, "a busy loop of immediate successes never yielded"

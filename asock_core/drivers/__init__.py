@@ -17,6 +17,7 @@ for ``blocking`` and must not pay for asyncio or trio.
 from __future__ import annotations
 
 import sys
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -84,7 +85,8 @@ def wait(s: SocketBase, event: int, timeout: float | None) -> Awaitable[bool]:
     sniffio = sys.modules.get("sniffio")
     if sniffio is None or sniffio.thread_local.name != "trio":
         if _running_loop is None:
-            from .asyncio_driver import DRIVER as ASYNCIO, running_loop
+            from .asyncio_driver import DRIVER as ASYNCIO
+            from .asyncio_driver import running_loop
 
             _running_loop, _asyncio_wait_on = running_loop, ASYNCIO.wait_on
         loop = _running_loop()

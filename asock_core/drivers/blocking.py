@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import select
-TYPE_CHECKING = False
 
 from ..socket_base import READ
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from ..socket_base import SocketBase
