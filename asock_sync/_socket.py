@@ -81,7 +81,14 @@ class socket(SocketBase):
         super()._adopt(sock, timeout)
 
     async def _wait(self, event: int, timeout: float | None) -> bool:
-        return blocking.wait(self, event, timeout)
+        # A close() under way shuts the socket down, which ends the poll. On a
+        # datagram or listening socket the retried call would then only find
+        # EAGAIN and poll again, so the wait itself reports the close.
+        if not self._closing:
+            woken = blocking.wait(self, event, timeout)
+            if not self._closing:
+                return woken
+        raise closed_socket_error()
 
     def _set_timeout(self, timeout: float | None) -> None:
         with self._mode_lock:

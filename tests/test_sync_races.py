@@ -209,3 +209,58 @@ def test_close_without_calls_under_way_does_not_shut_a_shared_connection_down() 
     copy.close()
     assert b.recv(1) == b""
     b.close()
+
+
+def _udp(family: int = stdlib_socket.AF_INET) -> asock_sync.socket:
+    s = asock_sync.socket(family, stdlib_socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+def test_close_ends_a_timed_wait_on_any_socket_type_at_once(tmp_path: object) -> None:
+    """In timeout mode a waiting thread polls; close() ends the wait with EBADF.
+
+    On datagram and listening sockets the shutdown that wakes the poll leaves
+    the retried call with EAGAIN only: the wait itself must report the close
+    rather than poll on until the timeout.
+    """
+    import pathlib
+
+    unix_path = str(pathlib.Path(str(tmp_path)) / "listener")
+    unix_listener = asock_sync.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
+    unix_listener.bind(unix_path)
+    unix_listener.listen()
+    tcp_listener = asock_sync.socket()
+    tcp_listener.bind(("127.0.0.1", 0))
+    tcp_listener.listen()
+    unix_dgram, unix_dgram_peer = asock_sync.socketpair(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_DGRAM)
+    cases = {
+        "udp recvfrom": (_udp(), lambda s: s.recvfrom(1)),
+        "unix dgram recv": (unix_dgram, lambda s: s.recv(1)),
+        "tcp accept": (tcp_listener, lambda s: s.accept()),
+        "unix accept": (unix_listener, lambda s: s.accept()),
+    }
+    outcomes: dict[str, object] = {}
+    threads = []
+    for name, (sock, call) in cases.items():
+        sock.settimeout(30)
+
+        def run(name: str = name, sock: asock_sync.socket = sock, call: object = call) -> None:
+            started = time.monotonic()
+            try:
+                call(sock)  # type: ignore[operator]
+            except OSError as exc:
+                outcomes[name] = (exc.errno, time.monotonic() - started)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        threads.append(thread)
+    time.sleep(0.2)
+    for sock, _ in cases.values():
+        sock.close()
+    for thread in threads:
+        thread.join(GUARD)
+    unix_dgram_peer.close()
+    assert all(not t.is_alive() for t in threads)
+    assert {name: errno for name, (errno, _) in outcomes.items()} == dict.fromkeys(cases, 9)  # type: ignore[misc]
+    assert all(seconds < GUARD for _, seconds in outcomes.values())  # type: ignore[misc]
