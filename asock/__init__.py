@@ -19,6 +19,7 @@ from ._functions import (
     send_fds,
     socketpair,
 )
+from ._makefile import SocketFile, SocketTextFile
 from ._resolver import (
     HostnameResolver,
     getaddrinfo,
@@ -40,6 +41,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HostnameResolver",
+    "SocketFile",
+    "SocketTextFile",
     "SocketType",
     "create_connection",
     "create_server",

@@ -20,6 +20,7 @@ from asock_core.conversion import convert
 from asock_core.drivers import current_driver, wait
 from asock_core.socket_base import READ, SocketBase, closed_socket_error
 
+from ._makefile import socket_makefile
 from ._resolver import resolve_address
 
 if TYPE_CHECKING:
@@ -232,6 +233,7 @@ class socket(SocketBase, metaclass=_SocketClass):
     sendfile = ops.sendfile
     if hasattr(_stdlib.socket, "sendmsg_afalg"):
         sendmsg_afalg = ops.sendmsg_afalg
+    makefile = socket_makefile
 
     def to_sync(self) -> asock_sync.socket:
         """Hand this socket to blocking code as an ``asock_sync.socket``.
