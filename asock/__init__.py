@@ -10,6 +10,7 @@ included, is a coroutine. The blocking twin is :mod:`asock_sync`.
 
 
 from asock_core.stdlib_names import export_into as _export_into
+
 from ._functions import (
     create_connection,
     create_server,
@@ -18,6 +19,8 @@ from ._functions import (
     recv_fds,
     send_fds,
     socketpair,
+    wait_readable,
+    wait_writable,
 )
 from ._makefile import SocketFile, SocketTextFile
 from ._resolver import (
@@ -33,7 +36,7 @@ from ._resolver import (
     getservbyport,
     set_custom_hostname_resolver,
 )
-from ._socket import SocketType, socket
+from ._socket import SocketFactory, SocketType, set_custom_socket_factory, socket
 
 _passthrough = _export_into(globals())
 
@@ -41,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HostnameResolver",
+    "SocketFactory",
     "SocketFile",
     "SocketTextFile",
     "SocketType",
@@ -60,7 +64,10 @@ __all__ = [
     "recv_fds",
     "send_fds",
     "set_custom_hostname_resolver",
+    "set_custom_socket_factory",
     "socket",
     "socketpair",
+    "wait_readable",
+    "wait_writable",
     *_passthrough,
 ]

@@ -17,9 +17,10 @@ import anyio
 
 from asock_core import conversion
 from asock_core import operations as ops
-from asock_core.socket_base import SocketBase
+from asock_core.socket_base import READ, WRITE, SocketBase, closed_socket_error
+
 from ._resolver import getaddrinfo, resolve_address
-from ._socket import socket
+from ._socket import ready_now, socket
 
 _DEFAULT_TIMEOUT: Any = _stdlib._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 
@@ -52,6 +53,57 @@ def _check_socket(sock: Any) -> SocketBase:
     if not isinstance(sock, SocketBase):
         raise TypeError(f"expected an asock socket, not {type(sock).__name__}")
     return sock
+
+
+async def _wait_ready(sock: Any, event: int) -> None:
+    if not isinstance(sock, socket):
+        raise TypeError(f"expected an asock socket, not {type(sock).__name__}")
+    fd = sock.fileno()
+    if fd < 0:
+        raise closed_socket_error()
+    # The asyncio driver is edge-triggered: it reports only a readiness that
+    # begins after the wait does. So a socket ready already is answered here.
+    if ready_now(fd, event):
+        if ops._budget_spent():
+            await sock._checkpoint()
+        return
+    while True:
+        await sock._wait(event, None)
+        fd = sock.fileno()
+        if fd < 0 or sock._released():
+            raise closed_socket_error()
+        # A wake-up may find the socket not ready (another task took the data,
+        # or trio woke the followers of a waiter that was cancelled): wait again.
+        if ready_now(fd, event):
+            return
+
+
+async def wait_readable(sock: socket) -> None:
+    """Wait until ``sock`` is readable, without reading: trio's ``wait_readable``.
+
+    Returns once a receive would not block (data, the end of the stream or
+    a pending error is waiting) or, on a listening socket, a connection is
+    pending. Returns at once if that is so already; such a return yields to
+    the event loop every 128th time, as an asock call that completes at once
+    does. Waits through the socket's own driver, as long as needed whatever
+    its timeout (bound it with a cancel scope); any number of tasks may wait
+    at once. Raises ``OSError(EBADF)`` if the socket is closed, also when
+    ``close()`` wakes the wait, and TypeError for anything but an
+    ``asock.socket``. Cancellable.
+    """
+    await _wait_ready(sock, READ)
+
+
+async def wait_writable(sock: socket) -> None:
+    """Wait until ``sock`` is writable, without writing: trio's ``wait_writable``.
+
+    Returns once a send would not block (room in the send buffer, or a
+    pending error) or an outgoing ``connect`` has finished. Otherwise as
+    :func:`wait_readable`: returns at once if ready, waits as long as needed,
+    raises ``OSError(EBADF)`` if closed or closed meanwhile and TypeError for
+    anything but an ``asock.socket``. Cancellable.
+    """
+    await _wait_ready(sock, WRITE)
 
 
 async def send_fds(
