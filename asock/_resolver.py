@@ -65,14 +65,25 @@ async def getaddrinfo(
 ) -> list[Any]:
     """Awaitable ``socket.getaddrinfo``: waits for the lookup, off the event loop.
 
-    Raises ``gaierror`` as the stdlib does; cancellable.
+    A numeric host is answered at once, in the task. Any other host goes to
+    the custom resolver if one is installed, else to the system's
+    ``getaddrinfo`` in a worker thread. A ``str`` host reaches the system
+    resolver IDNA 2003-encoded by the stdlib (``"faß.de"`` as ``fass.de``),
+    and a custom resolver as it was given (see docs/migrate-from-trio-socket.md).
+    Raises ``gaierror`` as the stdlib does (an error that is not about the
+    host, such as ``EAI_SOCKTYPE``, at once, without a lookup) and
+    ``UnicodeError`` for a host the stdlib cannot encode; cancellable.
     """
     try:
         return _stdlib.getaddrinfo(
             host, port, family, type, proto, flags | _stdlib.AI_NUMERICHOST
         )
-    except _stdlib.gaierror:
-        pass  # not a numeric host: a real lookup, which may block
+    except _stdlib.gaierror as exc:
+        # Only "not a numeric host" calls for a real lookup (which may block);
+        # any other answer (a bad type, family or service) would be the
+        # lookup's answer too.
+        if exc.errno != _stdlib.EAI_NONAME:
+            raise
     resolver = _custom_resolver.get()
     if resolver is not None:
         return await resolver.getaddrinfo(host, port, family, type, proto, flags)

@@ -133,6 +133,63 @@ def test_sync_sendmsg_afalg_keywords_raise_the_stdlib_oserror(
     assert (type(info.value), str(info.value)) == expected
 
 
+# -- getaddrinfo: only EAI_NONAME from the numeric attempt means a lookup -----
+
+
+class RecordingResolver(asock.HostnameResolver):
+    """Resolves any name to 127.0.0.1 and records every question."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[Any, ...]] = []
+
+    async def getaddrinfo(
+        self, host: bytes | str | None, port: bytes | str | int | None,
+        family: int = 0, type: int = 0, proto: int = 0, flags: int = 0,
+    ) -> list[Any]:
+        self.asked.append((host, port, family, type, proto, flags))
+        sockaddr = ("127.0.0.1", 80)
+        return [(stdlib_socket.AF_INET, stdlib_socket.SOCK_STREAM, 6, "", sockaddr)]
+
+    async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
+        raise stdlib_socket.gaierror(stdlib_socket.EAI_NONAME, "Name or service not known")
+
+
+@pytest.fixture
+async def recording_resolver() -> Any:
+    resolver = RecordingResolver()
+    asock.set_custom_hostname_resolver(resolver)
+    yield resolver
+    asock.set_custom_hostname_resolver(None)
+
+
+@pytest.mark.parametrize(
+    ("port", "kind", "code"),
+    [
+        (80, -1, "EAI_SOCKTYPE"),
+        ("no-such-service-here", stdlib_socket.SOCK_STREAM, "EAI_SERVICE"),
+    ],
+)
+async def test_getaddrinfo_raises_other_numeric_errors_at_once(
+    port: Any, kind: int, code: str, recording_resolver: RecordingResolver
+) -> None:
+    with pytest.raises(stdlib_socket.gaierror) as expected:
+        stdlib_socket.getaddrinfo("example.test", port, 0, kind)
+    with pytest.raises(stdlib_socket.gaierror) as info:
+        await asock.getaddrinfo("example.test", port, 0, kind)
+    assert info.value.errno == expected.value.errno == getattr(stdlib_socket, code)
+    assert recording_resolver.asked == []
+
+
+async def test_getaddrinfo_looks_up_names_only(recording_resolver: RecordingResolver) -> None:
+    infos = await asock.getaddrinfo("127.0.0.1", 80, 0, stdlib_socket.SOCK_STREAM)
+    assert infos[0][4] == ("127.0.0.1", 80)
+    assert recording_resolver.asked == []  # numeric: answered in the task
+    await asock.getaddrinfo("example.test", 80, 0, stdlib_socket.SOCK_STREAM)
+    assert recording_resolver.asked == [
+        ("example.test", 80, 0, stdlib_socket.SOCK_STREAM, 0, 0)
+    ]
+
+
 # -- an unclosed socket collected with warnings as errors is still closed -----
 
 

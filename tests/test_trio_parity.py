@@ -526,3 +526,79 @@ def test_set_custom_socket_factory_outside_an_event_loop_raises() -> None:
 def test_socket_factory_is_abstract() -> None:
     with pytest.raises(TypeError):
         asock.SocketFactory()  # type: ignore[abstract]
+
+
+# -- host-name encoding (docs/migrate-from-trio-socket.md) ------------------
+
+
+class RecordingResolver(asock.HostnameResolver):
+    """Resolves every name to 127.0.0.1 and records the hosts it was given."""
+
+    def __init__(self) -> None:
+        self.hosts: list[Any] = []
+
+    async def getaddrinfo(
+        self, host: bytes | str | None, port: bytes | str | int | None,
+        family: int = 0, type: int = 0, proto: int = 0, flags: int = 0,
+    ) -> list[Any]:
+        self.hosts.append(host)
+        return [(V4, type or stdlib_socket.SOCK_STREAM, 6, "", ("127.0.0.1", int(port or 0)))]
+
+    async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
+        raise stdlib_socket.gaierror(stdlib_socket.EAI_NONAME, "Name or service not known")
+
+
+#: U+200D ZERO WIDTH JOINER: IDNA 2003 (the stdlib's codec) drops it, so the
+#: system resolver is asked for "localhost"; IDNA 2008 (trio) rejects the name.
+JOINED_LOCALHOST = "local\u200dhost"
+
+
+async def test_system_resolver_gets_the_stdlib_idna_2003_form(no_fd_leak: None) -> None:
+    assert JOINED_LOCALHOST.encode("idna") == b"localhost"
+    idna = pytest.importorskip("idna")
+    with pytest.raises(idna.IDNAError):
+        idna.encode(JOINED_LOCALHOST, uts46=True)
+    tcp = stdlib_socket.SOCK_STREAM
+    expected = stdlib_socket.getaddrinfo("localhost", 80, V4, tcp)
+    assert stdlib_socket.getaddrinfo(JOINED_LOCALHOST, 80, V4, tcp) == expected
+    assert await asock.getaddrinfo(JOINED_LOCALHOST, 80, V4, tcp) == expected
+    # A host name inside an address is encoded the same way.
+    with _listener() as server, asock.socket(V4, stdlib_socket.SOCK_STREAM) as client:
+        await client.connect((JOINED_LOCALHOST, server.getsockname()[1]))
+        assert client.getpeername() == server.getsockname()
+        conn, _ = await server.accept()
+        conn.close()
+
+
+async def test_custom_resolver_gets_the_host_as_given(no_fd_leak: None) -> None:
+    resolver = RecordingResolver()
+    asock.set_custom_hostname_resolver(resolver)
+    try:
+        await asock.getaddrinfo("faß.de", 80)
+        await asock.getaddrinfo(b"xn--fa-hia.de", 80)
+        with _listener() as server, asock.socket(V4, stdlib_socket.SOCK_STREAM) as client:
+            await client.connect(("faß.de", server.getsockname()[1]))
+            conn, _ = await server.accept()
+            conn.close()
+        with asock.socket(V4, stdlib_socket.SOCK_DGRAM) as udp:
+            await udp.sendto(b"x", ("faß.de", 9))
+    finally:
+        asock.set_custom_hostname_resolver(None)
+    # Not IDNA 2003 (b"fass.de", the stdlib's), not IDNA 2008 (b"xn--fa-hia.de", trio's).
+    assert resolver.hosts == ["faß.de", b"xn--fa-hia.de", "faß.de", "faß.de"]
+
+
+async def test_host_the_stdlib_cannot_encode_raises_unicode_error() -> None:
+    too_long = "faß" + "x" * 70 + ".de"  # one label over 63 characters
+    with pytest.raises(UnicodeError):
+        stdlib_socket.getaddrinfo(too_long, 80)
+    with pytest.raises(UnicodeError):
+        await asock.getaddrinfo(too_long, 80)
+    resolver = RecordingResolver()
+    asock.set_custom_hostname_resolver(resolver)
+    try:
+        with pytest.raises(UnicodeError):
+            await asock.getaddrinfo(too_long, 80)
+    finally:
+        asock.set_custom_hostname_resolver(None)
+    assert resolver.hosts == []  # the stdlib's encoding comes first, as in trio
