@@ -237,13 +237,22 @@ async def create_connection(
             winner.close()
         raise
 
-    if fatal:
-        if winner is not None:  # pragma: no cover - a winner and a failure in one tick
-            winner.close()
-        raise fatal[0]
-    if winner is not None:
-        return winner
-    in_order = [errors[position] for position in sorted(errors)]
-    if not all_errors:
-        raise in_order[0]
-    raise ExceptionGroup("create_connection failed", in_order)
+    try:
+        if fatal:
+            if winner is not None:  # pragma: no cover - a winner and a failure in one tick
+                winner.close()
+            raise fatal[0]
+        if winner is not None:
+            return winner
+        if not all_errors:
+            raise errors[min(errors)]
+        raise ExceptionGroup(
+            "create_connection failed", [errors[position] for position in sorted(errors)]
+        )
+    finally:
+        # The raised error's traceback holds this frame (and each attempt's,
+        # whose closure holds these containers): empty them, or the errors
+        # would form reference cycles that only the garbage collector frees.
+        # CPython's create_connection does the same.
+        errors.clear()
+        fatal.clear()

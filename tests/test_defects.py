@@ -14,6 +14,7 @@ import ssl
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -188,6 +189,66 @@ async def test_getaddrinfo_looks_up_names_only(recording_resolver: RecordingReso
     assert recording_resolver.asked == [
         ("example.test", 80, 0, stdlib_socket.SOCK_STREAM, 0, 0)
     ]
+
+
+# -- a failed create_connection leaves no reference cycles --------------------
+
+
+class Marker:
+    """Hung on an exception: freed with it, so a weak reference tells when it goes."""
+
+
+@pytest.fixture
+def refused_address() -> Iterator[tuple[str, int]]:
+    """A loopback address that refuses connections (bound, not listening)."""
+    with stdlib_socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield holder.getsockname()
+
+
+class TwoAddresses(asock.HostnameResolver):
+    """``twice.test`` is 127.0.0.1 twice: two attempts, two errors."""
+
+    async def getaddrinfo(
+        self, host: bytes | str | None, port: bytes | str | int | None,
+        family: int = 0, type: int = 0, proto: int = 0, flags: int = 0,
+    ) -> list[Any]:
+        sockaddr = ("127.0.0.1", int(port or 0))
+        return [(stdlib_socket.AF_INET, stdlib_socket.SOCK_STREAM, 6, "", sockaddr)] * 2
+
+    async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize("all_errors", [False, True])
+@pytest.mark.parametrize("host", ["127.0.0.1", "twice.test"])
+async def test_failed_create_connection_leaves_no_cycles(
+    all_errors: bool, host: str, refused_address: tuple[str, int], no_fd_leak: None
+) -> None:
+    """Derived from anyio's test_happy_eyeballs_refcycles (CPython gh-124859)."""
+    asock.set_custom_hostname_resolver(TwoAddresses())
+    refs: list[weakref.ref[Marker]] = []
+    gc.collect()
+    gc.disable()
+    try:
+        try:
+            await asock.create_connection(
+                (host, refused_address[1]), all_errors=all_errors, happy_eyeballs_delay=None
+            )
+        except Exception as exc:  # OSError, or an ExceptionGroup of them
+            for error in (exc, *getattr(exc, "exceptions", ())):
+                assert isinstance(error, (OSError, ExceptionGroup))
+                marker = Marker()
+                error.marker = marker  # type: ignore[union-attr]
+                refs.append(weakref.ref(marker))
+            del marker, error
+        else:  # pragma: no cover
+            pytest.fail("the connection should have been refused")
+        # With the exception gone, reference counting alone must free it.
+        assert refs and [ref() for ref in refs] == [None] * len(refs)
+    finally:
+        gc.enable()
+        asock.set_custom_hostname_resolver(None)
 
 
 # -- an unclosed socket collected with warnings as errors is still closed -----
