@@ -24,6 +24,7 @@ import trustme
 
 import asock
 import asock_sync
+from asock import streams
 
 FRONTS = [pytest.param(asock, id="asock"), pytest.param(asock_sync, id="asock_sync")]
 
@@ -370,3 +371,42 @@ async def test_sendall_keeps_buffer_errors(no_fd_leak: None) -> None:
     with a, b:
         with pytest.raises(BufferError, match="not C-contiguous"):
             await a.sendall(strided)
+
+
+# -- asock.streams from_socket: the timeout becomes None (documented) ---------
+
+
+async def test_stream_from_socket_sets_timeout_to_none(no_fd_leak: None) -> None:
+    for timeout in (0.0, 0.02):
+        a, b = asock.socketpair()
+        a.settimeout(timeout)
+        async with await streams.UNIXSocketStream.from_socket(a) as stream, b:
+            assert a.gettimeout() is None and stream.asock_socket is a
+            received: list[bytes] = []
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_receive_into, stream, received)
+                await anyio.sleep(0.1)  # longer than the old timeout: no error
+                await b.sendall(b"late")
+            assert received == [b"late"]
+
+
+async def _receive_into(stream: streams.SocketStream, received: list[bytes]) -> None:
+    received.append(await stream.receive())
+
+
+async def test_from_socket_sets_timeout_to_none_for_every_source(no_fd_leak: None) -> None:
+    plain_a, plain_b = stdlib_socket.socketpair()
+    plain_a.settimeout(5)
+    async with await streams.SocketStream.from_socket(plain_a) as stream:
+        assert stream.asock_socket.gettimeout() is None
+    plain_b.close()
+    sync_a, sync_b = asock_sync.socketpair()
+    sync_a.settimeout(0.0)
+    async with await streams.SocketStream.from_socket(sync_a) as stream:
+        assert stream.asock_socket.gettimeout() is None
+    sync_b.close()
+    with stdlib_socket.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(1.5)
+        async with await streams.UDPSocket.from_socket(udp) as datagrams:
+            assert datagrams.asock_socket.gettimeout() is None

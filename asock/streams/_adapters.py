@@ -25,6 +25,7 @@ from anyio import (
 from anyio.lowlevel import checkpoint
 
 from asock_core.socket_base import SocketBase
+
 from .._functions import recv_fds, send_fds
 from .._socket import socket
 
@@ -66,7 +67,8 @@ def adopt(
     (wrapped as is, not duplicated). Raises
     TypeError for anything else and ValueError, leaving the argument
     untouched, when the socket has the wrong type or family or is not
-    connected/bound as required. Never waits.
+    connected/bound as required. Never waits. The adapter made from it
+    then sets the socket's timeout to None.
     """
     if isinstance(sock_or_fd, socket):
         probe: Any = sock_or_fd
@@ -121,7 +123,10 @@ class _Adapter:
 
     def __init__(self, sock: socket) -> None:
         # anyio's objects have no timeouts (cancel scopes bound every wait),
-        # so a timeout left on an adopted socket must not turn into an error.
+        # so a timeout left on an adopted socket must not turn into an error:
+        # a t > 0 would end a quiet receive with TimeoutError, and 0.0 every
+        # wait with BlockingIOError, both reported as BrokenResourceError.
+        # So the socket is put in blocking mode, for good (docs/anyio.md).
         sock.settimeout(None)
         self._socket = sock
         self._closed = False
@@ -188,6 +193,7 @@ class SocketStream(_Adapter, abc.SocketStream):
         """Wrap a connected stream socket (asock, stdlib or descriptor); takes ownership.
 
         Raises ValueError if it is not a connected SOCK_STREAM socket. Never waits.
+        The socket's timeout becomes None (anyio bounds waits with cancel scopes).
         """
         return cls(adopt(sock_or_fd, _stdlib.SOCK_STREAM, require_connected=True))
 
@@ -243,6 +249,7 @@ class UNIXSocketStream(SocketStream, abc.UNIXSocketStream):
 
         Raises ValueError for another family or type or an unconnected socket.
         Never waits.
+        The socket's timeout becomes None (anyio bounds waits with cancel scopes).
         """
         return cls(
             adopt(sock_or_fd, _stdlib.SOCK_STREAM, _stdlib.AF_UNIX, require_connected=True)
@@ -311,6 +318,7 @@ class TCPListener(_Listener, abc.SocketListener):
         """Wrap a bound stream socket, listening or about to; takes ownership.
 
         Raises ValueError for an unbound or non-stream socket. Never waits.
+        The socket's timeout becomes None (anyio bounds waits with cancel scopes).
         """
         return cls(adopt(sock_or_fd, _stdlib.SOCK_STREAM, require_bound=True))
 
@@ -338,6 +346,7 @@ class UNIXListener(_Listener, abc.SocketListener):
         """Wrap a bound AF_UNIX stream socket; takes ownership. Never waits.
 
         Raises ValueError for another family or type or an unbound socket.
+        The socket's timeout becomes None (anyio bounds waits with cancel scopes).
         """
         return cls(adopt(sock_or_fd, _stdlib.SOCK_STREAM, _stdlib.AF_UNIX, require_bound=True))
 
@@ -380,6 +389,7 @@ class UDPSocket(_Datagram, abc.UDPSocket):
         """Wrap a bound datagram socket; takes ownership. Never waits.
 
         Raises ValueError for an unbound or non-datagram socket.
+        The socket's timeout becomes None (anyio bounds waits with cancel scopes).
         """
         return cls(adopt(sock_or_fd, _stdlib.SOCK_DGRAM, require_bound=True))
 
@@ -409,6 +419,7 @@ class ConnectedUDPSocket(_ConnectedDatagram, abc.ConnectedUDPSocket):
         """Wrap a connected datagram socket; takes ownership. Never waits.
 
         Raises ValueError for an unconnected or non-datagram socket.
+        The socket's timeout becomes None (anyio bounds waits with cancel scopes).
         """
         return cls(adopt(sock_or_fd, _stdlib.SOCK_DGRAM, require_connected=True))
 
@@ -424,6 +435,7 @@ class UNIXDatagramSocket(_Datagram, abc.UNIXDatagramSocket):
         """Wrap an AF_UNIX datagram socket; takes ownership. Never waits.
 
         Raises ValueError for another family or type.
+        The socket's timeout becomes None (anyio bounds waits with cancel scopes).
         """
         return cls(adopt(sock_or_fd, _stdlib.SOCK_DGRAM, _stdlib.AF_UNIX))
 
@@ -448,6 +460,7 @@ class ConnectedUNIXDatagramSocket(_ConnectedDatagram, abc.ConnectedUNIXDatagramS
         """Wrap a connected AF_UNIX datagram socket; takes ownership. Never waits.
 
         Raises ValueError for another family or type or an unconnected socket.
+        The socket's timeout becomes None (anyio bounds waits with cancel scopes).
         """
         return cls(
             adopt(sock_or_fd, _stdlib.SOCK_DGRAM, _stdlib.AF_UNIX, require_connected=True)
