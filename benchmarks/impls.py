@@ -7,8 +7,12 @@ implementation gets hand-tuned shortcuts (no hoisted method look-ups).
 
 ``hot(a, b, n)``, ``pong(a, b, n)`` and ``bulk(sock, nbytes)`` return elapsed
 seconds; ``udp(a, b, n)`` returns elapsed seconds for ``n`` datagrams;
-``serve(listener, wait_stop, on_connection)`` runs an echo server until
-``wait_stop()`` (a blocking call, run in a thread) returns.
+``serve(listener, wait_stop, on_connection)`` runs an echo server and
+``http(listener, wait_stop, on_connection)`` an HTTP/1.1 keep-alive server,
+each until ``wait_stop()`` (a blocking call, run in a thread) returns.
+
+The anyio streams rows have implementations of their own (:class:`StreamsImpl`:
+one stream library on one backend), which run only there.
 """
 
 from __future__ import annotations
@@ -18,13 +22,19 @@ import socket as _stdlib
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from time import perf_counter
 from typing import Any
 
 import anyio
+from anyio.abc import SocketStream as AnyioSocketStream
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 import asock
+import asock.streams
 import asock_sync
+
+from .peers import HTTP_RESPONSE
 
 #: The receive buffer every bulk receiver reuses.
 BULK_BUFFER = 256 * 1024
@@ -36,6 +46,8 @@ _ECHO_CHUNK = 65536
 _HEADER = 8
 #: The listen backlog of every echo server: the memory workload connects 10,000 clients.
 _BACKLOG = 4096
+#: What ends each HTTP request (the load sends no body).
+_END_OF_REQUEST = b"\r\n\r\n"
 
 
 class NotAvailable(Exception):
@@ -56,7 +68,10 @@ class Impl:
     pong: Callable[[_stdlib.socket, _stdlib.socket, int], float]
     bulk: Callable[[_stdlib.socket, int], float]
     udp: Callable[[_stdlib.socket, _stdlib.socket, int], float]
+    #: The echo server (the memory workload's server too).
     serve: Serve
+    #: The HTTP/1.1 keep-alive server.
+    http: Serve
     #: Serves each connection with a thread (no memory figure: 10,000 threads
     #: take minutes to start and stop on a small machine).
     thread_per_connection: bool = False
@@ -79,6 +94,17 @@ def _check_bulk(received: int, expected: int) -> None:
 
 def _header(nbytes: int) -> bytes:
     return nbytes.to_bytes(_HEADER, "big")
+
+
+def _answer(buffer: bytearray) -> bytes:
+    """Take the complete requests off the front of ``buffer``; return one response to each.
+
+    Every server that reads raw bytes parses with this, so they all pay the same.
+    """
+    count = buffer.count(_END_OF_REQUEST)
+    if count:
+        del buffer[: buffer.rfind(_END_OF_REQUEST) + len(_END_OF_REQUEST)]
+    return HTTP_RESPONSE * count
 
 
 # -- threads: the stdlib socket module and asock_sync ------------------------
@@ -136,18 +162,30 @@ def _sync_impl(name: str, module: Any) -> Impl:
                     b.recvfrom(2048)
             return perf_counter() - start
 
+    def echo(conn: Any) -> None:
+        with conn:
+            try:
+                while data := conn.recv(_ECHO_CHUNK):
+                    conn.sendall(data)
+            except OSError:
+                pass
+
+    def http(conn: Any) -> None:
+        with conn:
+            buffer = bytearray()
+            try:
+                while data := conn.recv(_ECHO_CHUNK):
+                    buffer += data
+                    if answer := _answer(buffer):
+                        conn.sendall(answer)
+            except OSError:
+                pass
+
     def serve(
-        listener_raw: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
+        handle: Callable[[Any], None], listener_raw: _stdlib.socket, wait_stop: Stop,
+        on_connection: Callable[[], None],
     ) -> None:
         listener = adopt(listener_raw)
-
-        def handle(conn: Any) -> None:
-            with conn:
-                try:
-                    while data := conn.recv(_ECHO_CHUNK):
-                        conn.sendall(data)
-                except OSError:
-                    pass
 
         def accept_loop() -> None:
             while True:
@@ -166,7 +204,10 @@ def _sync_impl(name: str, module: Any) -> Impl:
         acceptor.join()
         listener.close()
 
-    return Impl(name, hot, pong, bulk, udp, serve, thread_per_connection=True)
+    return Impl(
+        name, hot, pong, bulk, udp, partial(serve, echo), partial(serve, http),
+        thread_per_connection=True,
+    )
 
 
 # -- asock, on any of its backends ---------------------------------------------
@@ -241,7 +282,7 @@ async def _asock_udp(a_raw: _stdlib.socket, b_raw: _stdlib.socket, n: int) -> fl
         return perf_counter() - start
 
 
-async def _asock_handle(conn: asock.socket) -> None:
+async def _asock_echo_handle(conn: asock.socket) -> None:
     with conn:
         try:
             while data := await conn.recv(_ECHO_CHUNK):
@@ -250,8 +291,21 @@ async def _asock_handle(conn: asock.socket) -> None:
             pass
 
 
+async def _asock_http_handle(conn: asock.socket) -> None:
+    with conn:
+        buffer = bytearray()
+        try:
+            while data := await conn.recv(_ECHO_CHUNK):
+                buffer += data
+                if answer := _answer(buffer):
+                    await conn.sendall(answer)
+        except OSError:
+            pass
+
+
 async def _asock_serve_asyncio(
-    listener_raw: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
+    handle: Callable[[asock.socket], Coroutine[Any, Any, None]], listener_raw: _stdlib.socket,
+    wait_stop: Stop, on_connection: Callable[[], None],
 ) -> None:
     listener = asock.from_stdlib_socket(listener_raw)
     handlers: set[asyncio.Task[None]] = set()
@@ -260,7 +314,7 @@ async def _asock_serve_asyncio(
         while True:
             conn, _ = await listener.accept()
             on_connection()
-            task = asyncio.create_task(_asock_handle(conn))
+            task = asyncio.create_task(handle(conn))
             handlers.add(task)
             task.add_done_callback(handlers.discard)
 
@@ -274,7 +328,8 @@ async def _asock_serve_asyncio(
 
 
 async def _asock_serve_trio(
-    listener_raw: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
+    handle: Callable[[asock.socket], Coroutine[Any, Any, None]], listener_raw: _stdlib.socket,
+    wait_stop: Stop, on_connection: Callable[[], None],
 ) -> None:
     import trio
 
@@ -286,7 +341,7 @@ async def _asock_serve_trio(
                 while True:
                     conn, _ = await listener.accept()
                     on_connection()
-                    nursery.start_soon(_asock_handle, conn)
+                    nursery.start_soon(handle, conn)
 
             nursery.start_soon(accept_loop)
             await trio.to_thread.run_sync(wait_stop)
@@ -297,7 +352,8 @@ def _asock_impl(name: str, factory: Callable[[], asyncio.AbstractEventLoop]) -> 
     runs = _in_loop(factory)
     return Impl(
         name, runs(_asock_hot), runs(_asock_pong_asyncio), runs(_asock_bulk), runs(_asock_udp),
-        runs(_asock_serve_asyncio),
+        runs(partial(_asock_serve_asyncio, _asock_echo_handle)),
+        runs(partial(_asock_serve_asyncio, _asock_http_handle)),
     )
 
 
@@ -312,7 +368,8 @@ def _asock_trio_impl() -> Impl:
 
     return Impl(
         "asock/trio", runs(_asock_hot), runs(_asock_pong_trio), runs(_asock_bulk),
-        runs(_asock_udp), runs(_asock_serve_trio),
+        runs(_asock_udp), runs(partial(_asock_serve_trio, _asock_echo_handle)),
+        runs(partial(_asock_serve_trio, _asock_http_handle)),
     )
 
 
@@ -396,20 +453,36 @@ async def _sock_udp(a: _stdlib.socket, b: _stdlib.socket, n: int) -> float:
         return perf_counter() - start
 
 
+async def _sock_echo_handle(conn: _stdlib.socket) -> None:
+    loop = asyncio.get_running_loop()
+    with conn:
+        try:
+            while data := await loop.sock_recv(conn, _ECHO_CHUNK):
+                await loop.sock_sendall(conn, data)
+        except OSError:
+            pass
+
+
+async def _sock_http_handle(conn: _stdlib.socket) -> None:
+    loop = asyncio.get_running_loop()
+    with conn:
+        buffer = bytearray()
+        try:
+            while data := await loop.sock_recv(conn, _ECHO_CHUNK):
+                buffer += data
+                if answer := _answer(buffer):
+                    await loop.sock_sendall(conn, answer)
+        except OSError:
+            pass
+
+
 async def _sock_serve(
-    listener: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
+    handle: Callable[[_stdlib.socket], Coroutine[Any, Any, None]], listener: _stdlib.socket,
+    wait_stop: Stop, on_connection: Callable[[], None],
 ) -> None:
     loop = asyncio.get_running_loop()
     listener.setblocking(False)
     handlers: set[asyncio.Task[None]] = set()
-
-    async def handle(conn: _stdlib.socket) -> None:
-        with conn:
-            try:
-                while data := await loop.sock_recv(conn, _ECHO_CHUNK):
-                    await loop.sock_sendall(conn, data)
-            except OSError:
-                pass
 
     async def accept_loop() -> None:
         while True:
@@ -458,6 +531,17 @@ class _EchoProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.transport.write(data)
+
+
+class _HttpProtocol(_EchoProtocol):
+    def __init__(self, on_connection: Callable[[], None] | None = None) -> None:
+        super().__init__(on_connection)
+        self.buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if answer := _answer(self.buffer):
+            self.transport.write(answer)
 
 
 async def _protocol_pong(a: _stdlib.socket, b: _stdlib.socket, n: int) -> float:
@@ -544,12 +628,13 @@ async def _protocol_udp(a: _stdlib.socket, b: _stdlib.socket, n: int) -> float:
 
 
 async def _protocol_serve(
-    listener: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
+    protocol: Callable[[Callable[[], None]], asyncio.Protocol], listener: _stdlib.socket,
+    wait_stop: Stop, on_connection: Callable[[], None],
 ) -> None:
     loop = asyncio.get_running_loop()
     # create_server listens again with its own backlog (100 by default): keep the runner's.
     server = await loop.create_server(
-        lambda: _EchoProtocol(on_connection), sock=listener, backlog=_BACKLOG
+        lambda: protocol(on_connection), sock=listener, backlog=_BACKLOG
     )
     await loop.run_in_executor(None, wait_stop)
     server.close()
@@ -563,13 +648,111 @@ def _loop_impls(prefix: str, factory: Callable[[], asyncio.AbstractEventLoop]) -
     return [
         Impl(
             f"{prefix} sock_*", runs(_sock_hot), runs(_sock_pong), runs(_sock_bulk),
-            runs(_sock_udp), runs(_sock_serve),
+            runs(_sock_udp), runs(partial(_sock_serve, _sock_echo_handle)),
+            runs(partial(_sock_serve, _sock_http_handle)),
         ),
         Impl(
             f"{prefix} Protocol", no_hot, runs(_protocol_pong), runs(_protocol_bulk),
-            runs(_protocol_udp), runs(_protocol_serve),
+            runs(_protocol_udp), runs(partial(_protocol_serve, _EchoProtocol)),
+            runs(partial(_protocol_serve, _HttpProtocol)),
         ),
     ]
+
+
+# -- asyncio streams (on uvloop) --------------------------------------------------
+
+
+async def _streams_pong(a: _stdlib.socket, b: _stdlib.socket, n: int) -> float:
+    ping_reader, ping_writer = await asyncio.open_connection(sock=a)
+    pong_reader, pong_writer = await asyncio.open_connection(sock=b)
+
+    async def echo() -> None:
+        for _ in range(n):
+            pong_writer.write(await pong_reader.read(1))
+            await pong_writer.drain()
+
+    start = perf_counter()
+    task = asyncio.create_task(echo())
+    for _ in range(n):
+        ping_writer.write(b"x")
+        await ping_writer.drain()
+        await ping_reader.read(1)
+    elapsed = perf_counter() - start
+    await task
+    for writer in (ping_writer, pong_writer):
+        writer.close()
+        await writer.wait_closed()
+    return elapsed
+
+
+async def _streams_bulk(s: _stdlib.socket, nbytes: int) -> float:
+    received = 0
+    # A StreamReader has no read-into: each read returns a new bytes object.
+    reader, writer = await asyncio.open_connection(sock=s)
+    start = perf_counter()
+    writer.write(_header(nbytes))
+    await writer.drain()
+    while data := await reader.read(BULK_BUFFER):
+        received += len(data)
+    elapsed = perf_counter() - start
+    writer.close()
+    await writer.wait_closed()
+    _check_bulk(received, nbytes)
+    return elapsed
+
+
+async def _streams_echo_handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(_ECHO_CHUNK):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+
+async def _streams_http_handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            await reader.readuntil(_END_OF_REQUEST)
+            writer.write(HTTP_RESPONSE)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _streams_serve(
+    handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]],
+    listener: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None],
+) -> None:
+    # A plain function whose coroutine start_server runs as the connection's task: no
+    # second coroutine frame per connection.
+    def connected(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Coroutine[Any, Any, None]:
+        on_connection()
+        return handle(reader, writer)
+
+    # start_server listens again with its own backlog (100 by default): keep the runner's.
+    server = await asyncio.start_server(connected, sock=listener, backlog=_BACKLOG)
+    await asyncio.get_running_loop().run_in_executor(None, wait_stop)
+    server.close()
+    if hasattr(server, "close_clients"):
+        server.close_clients()
+
+
+def _streams_impl(name: str, factory: Callable[[], asyncio.AbstractEventLoop]) -> Impl:
+    runs = _in_loop(factory)
+    return Impl(
+        name, _not_available("a StreamReader is only fed once data has arrived"),
+        runs(_streams_pong), runs(_streams_bulk),
+        _not_available("asyncio streams have no datagram API"),
+        runs(partial(_streams_serve, _streams_echo_handle)),
+        runs(partial(_streams_serve, _streams_http_handle)),
+    )
 
 
 # -- trio.socket -----------------------------------------------------------------
@@ -625,19 +808,32 @@ def _trio_impl() -> Impl:
                     await b.recvfrom(2048)
             return perf_counter() - start
 
+    async def echo(conn: Any) -> None:
+        with conn:
+            try:
+                while data := await conn.recv(_ECHO_CHUNK):
+                    while data:
+                        data = data[await conn.send(data) :]
+            except OSError:
+                pass
+
+    async def http(conn: Any) -> None:
+        with conn:
+            buffer = bytearray()
+            try:
+                while data := await conn.recv(_ECHO_CHUNK):
+                    buffer += data
+                    answer = _answer(buffer)
+                    while answer:
+                        answer = answer[await conn.send(answer) :]
+            except OSError:
+                pass
+
     async def serve(
-        listener_raw: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
+        handle: Callable[[Any], Coroutine[Any, Any, None]], listener_raw: _stdlib.socket,
+        wait_stop: Stop, on_connection: Callable[[], None],
     ) -> None:
         listener = trio.socket.from_stdlib_socket(listener_raw)
-
-        async def handle(conn: Any) -> None:
-            with conn:
-                try:
-                    while data := await conn.recv(_ECHO_CHUNK):
-                        while data:
-                            data = data[await conn.send(data) :]
-                except OSError:
-                    pass
 
         with listener:
             async with trio.open_nursery() as nursery:
@@ -658,7 +854,10 @@ def _trio_impl() -> Impl:
 
         return run
 
-    return Impl("trio.socket", runs(hot), runs(pong), runs(bulk), runs(udp), runs(serve))
+    return Impl(
+        "trio.socket", runs(hot), runs(pong), runs(bulk), runs(udp), runs(partial(serve, echo)),
+        runs(partial(serve, http)),
+    )
 
 
 # -- anyio streams (on asyncio) ---------------------------------------------------
@@ -728,20 +927,34 @@ async def _anyio_udp(a_raw: _stdlib.socket, b_raw: _stdlib.socket, n: int) -> fl
         return perf_counter() - start
 
 
+async def _anyio_echo_handle(stream: AnyioSocketStream) -> None:
+    async with stream:
+        try:
+            while True:
+                await stream.send(await stream.receive(_ECHO_CHUNK))
+        except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+            pass
+
+
+async def _anyio_http_handle(stream: AnyioSocketStream) -> None:
+    # anyio's own way to read up to a delimiter: a buffered stream over the socket's.
+    buffered = BufferedByteReceiveStream(stream)
+    async with stream:
+        try:
+            while True:
+                await buffered.receive_until(_END_OF_REQUEST, _ECHO_CHUNK)
+                await stream.send(HTTP_RESPONSE)
+        except (anyio.IncompleteRead, anyio.BrokenResourceError, OSError):
+            pass
+
+
 async def _anyio_serve(
-    listener_raw: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None]
+    handle: Callable[[AnyioSocketStream], Coroutine[Any, Any, None]],
+    listener_raw: _stdlib.socket, wait_stop: Stop, on_connection: Callable[[], None],
 ) -> None:
-    from anyio.abc import SocketListener, SocketStream
+    from anyio.abc import SocketListener
 
     listener = await SocketListener.from_socket(listener_raw)
-
-    async def handle(stream: SocketStream) -> None:
-        async with stream:
-            try:
-                while True:
-                    await stream.send(await stream.receive(_ECHO_CHUNK))
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                pass
 
     async with listener, anyio.create_task_group() as tasks:
 
@@ -765,8 +978,82 @@ def _anyio_impl() -> Impl:
 
     return Impl(
         "anyio", runs(_anyio_hot), runs(_anyio_pong), runs(_anyio_bulk), runs(_anyio_udp),
-        runs(_anyio_serve),
+        runs(partial(_anyio_serve, _anyio_echo_handle)),
+        runs(partial(_anyio_serve, _anyio_http_handle)),
     )
+
+
+# -- the anyio streams rows: asock.streams against anyio's own --------------------
+
+#: The backends of the anyio streams rows, one row each.
+STREAMS_BACKENDS = ("asyncio", "uvloop", "trio")
+#: The columns of the anyio streams rows: the library whose ``SocketStream`` is used.
+STREAMS_LIBRARIES = ("asock.streams", "anyio")
+
+
+@dataclass(frozen=True)
+class StreamsImpl:
+    """One cell of the anyio streams rows: one library's ``SocketStream`` on one backend."""
+
+    library: str
+    backend: str
+    pong: Callable[[_stdlib.socket, _stdlib.socket, int], float]
+
+    @property
+    def name(self) -> str:
+        """``library/backend``, e.g. ``asock.streams/uvloop``: how targets name it."""
+        return f"{self.library}/{self.backend}"
+
+
+async def _stream_pong(
+    stream_type: Any, a_raw: _stdlib.socket, b_raw: _stdlib.socket, n: int
+) -> float:
+    async with await stream_type.from_socket(a_raw) as a:
+        async with await stream_type.from_socket(b_raw) as b:
+
+            async def echo() -> None:
+                for _ in range(n):
+                    await b.send(await b.receive(1))
+
+            async with anyio.create_task_group() as tasks:
+                start = perf_counter()
+                tasks.start_soon(echo)
+                for _ in range(n):
+                    await a.send(b"x")
+                    await a.receive(1)
+                elapsed = perf_counter() - start
+            return elapsed
+
+
+def _run_stream_pong(
+    stream_type: Any, backend: str, options: dict[str, Any],
+    a: _stdlib.socket, b: _stdlib.socket, n: int,
+) -> float:
+    return anyio.run(_stream_pong, stream_type, a, b, n, backend=backend, backend_options=options)
+
+
+def stream_implementations() -> list[StreamsImpl]:
+    """Every cell of the anyio streams rows installed here, row by row.
+
+    Without uvloop or trio their row is left out.
+    """
+    backends: list[tuple[str, str, dict[str, Any]]] = [("asyncio", "asyncio", {})]
+    uvloop_factory = _uvloop_factory()
+    if uvloop_factory is not None:
+        backends.append(("uvloop", "asyncio", {"loop_factory": uvloop_factory}))
+    if _has_trio():
+        backends.append(("trio", "trio", {}))
+    # anyio's SocketStream is abstract: its from_socket builds the backend's own stream.
+    types: dict[str, Any] = {
+        "asock.streams": asock.streams.SocketStream, "anyio": AnyioSocketStream,
+    }
+    return [
+        StreamsImpl(
+            library, backend, partial(_run_stream_pong, types[library], anyio_backend, options)
+        )
+        for backend, anyio_backend, options in backends
+        for library in STREAMS_LIBRARIES
+    ]
 
 
 # -- the columns ----------------------------------------------------------------
@@ -804,6 +1091,7 @@ def implementations() -> list[Impl]:
     impls.extend(_loop_impls("asyncio", asyncio.new_event_loop))
     if uvloop_factory is not None:
         impls.extend(_loop_impls("uvloop", uvloop_factory))
+        impls.append(_streams_impl("asyncio streams/uvloop", uvloop_factory))
     if _has_trio():
         impls.append(_trio_impl())
     impls.append(_anyio_impl())
@@ -811,9 +1099,12 @@ def implementations() -> list[Impl]:
 
 
 def implementation_names() -> list[str]:
-    """The names of every implementation the bench knows, installed or not."""
+    """The names of every implementation the bench knows, installed or not.
+
+    The table's columns, then the cells of the anyio streams rows.
+    """
     return [
         "asock/asyncio", "asock/uvloop", "asock/trio", "asock_sync", "stdlib",
         "asyncio sock_*", "asyncio Protocol", "uvloop sock_*", "uvloop Protocol",
-        "trio.socket", "anyio",
-    ]
+        "asyncio streams/uvloop", "trio.socket", "anyio",
+    ] + [f"{library}/{backend}" for backend in STREAMS_BACKENDS for library in STREAMS_LIBRARIES]

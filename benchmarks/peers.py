@@ -9,6 +9,10 @@ CPU N, the one the bench process does not use.
     connections each keep one 100-byte request in flight. After WARMUP seconds
     it prints ``begin``, after SECONDS more ``end`` (the bench reads its own CPU
     time at each), then the requests per second completed in between as JSON.
+``http-client PORT CONNECTIONS WARMUP SECONDS``
+    The load for the http workload, the same way: CONNECTIONS keep-alive
+    connections each keep one ``GET / HTTP/1.1`` request in flight, and a
+    request is done when the fixed response's bytes have all arrived.
 ``bulk-source``
     Prints its port, then for each connection reads an 8-byte size and sends
     that many bytes with blocking ``sendall``; exits when stdin closes.
@@ -30,7 +34,12 @@ import threading
 from time import perf_counter
 from typing import Any
 
+#: The echo load's request (the echo is as long).
 REQUEST = b"r" * 100
+#: The http load's request, sent again on each keep-alive connection.
+HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+#: Every http server's answer to each request.
+HTTP_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello"
 _SOURCE_BLOCK = b"b" * (1 << 20)
 
 
@@ -43,31 +52,35 @@ def raise_fd_limit(needed: int) -> None:
 
 
 class _Requester(asyncio.Protocol):
-    def __init__(self, counter: list[int]) -> None:
+    def __init__(self, counter: list[int], request: bytes, reply_size: int) -> None:
         self.counter = counter
+        self.request = request
+        self.reply_size = reply_size
         self.pending = 0
         self.transport: Any = None
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        self.pending = len(REQUEST)
-        transport.write(REQUEST)
+        self.pending = self.reply_size
+        transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         self.pending -= len(data)
         if self.pending <= 0:
             self.counter[0] += 1
-            self.pending = len(REQUEST)
-            self.transport.write(REQUEST)
+            self.pending = self.reply_size
+            self.transport.write(self.request)
 
 
-async def _echo_load(port: int, connections: int, warmup: float, seconds: float) -> float:
+async def _load(
+    port: int, connections: int, warmup: float, seconds: float, request: bytes, reply_size: int
+) -> float:
     loop = asyncio.get_running_loop()
     counter = [0]
     transports = []
     for _ in range(connections):
         transport, _ = await loop.create_connection(
-            lambda: _Requester(counter), "127.0.0.1", port
+            lambda: _Requester(counter, request, reply_size), "127.0.0.1", port
         )
         transports.append(transport)
     await asyncio.sleep(warmup)
@@ -81,8 +94,14 @@ async def _echo_load(port: int, connections: int, warmup: float, seconds: float)
     return rate
 
 
-def echo_client(port: int, connections: int, warmup: float, seconds: float) -> None:
-    """Load the echo server on ``port``; print requests per second as JSON."""
+def load_client(
+    port: int, connections: int, warmup: float, seconds: float, request: bytes, reply_size: int
+) -> None:
+    """Load the server on ``port`` with ``request``, done once ``reply_size`` bytes came back.
+
+    Prints ``begin`` and ``end`` around the measuring window, then requests per
+    second as JSON.
+    """
     try:
         import uvloop
 
@@ -90,7 +109,7 @@ def echo_client(port: int, connections: int, warmup: float, seconds: float) -> N
     except ImportError:
         factory = asyncio.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        rate = runner.run(_echo_load(port, connections, warmup, seconds))
+        rate = runner.run(_load(port, connections, warmup, seconds, request, reply_size))
     print(json.dumps({"requests_per_s": rate}), flush=True)
 
 
@@ -163,8 +182,14 @@ def main(argv: list[str]) -> None:
         pin_to_cpu(int(argv[1]))
         argv = argv[2:]
     command, args = argv[0], argv[1:]
-    if command == "echo-client":
-        echo_client(int(args[0]), int(args[1]), float(args[2]), float(args[3]))
+    if command in ("echo-client", "http-client"):
+        request, reply_size = (
+            (REQUEST, len(REQUEST)) if command == "echo-client"
+            else (HTTP_REQUEST, len(HTTP_RESPONSE))
+        )
+        load_client(
+            int(args[0]), int(args[1]), float(args[2]), float(args[3]), request, reply_size
+        )
     elif command == "bulk-source":
         bulk_source()
     elif command == "memory-server":

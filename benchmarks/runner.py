@@ -25,7 +25,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .impls import UDP_WINDOW, Impl, NotAvailable, implementation_names, implementations
+from .impls import (
+    STREAMS_BACKENDS,
+    STREAMS_LIBRARIES,
+    UDP_WINDOW,
+    Impl,
+    NotAvailable,
+    Serve,
+    StreamsImpl,
+    implementation_names,
+    implementations,
+    stream_implementations,
+)
 from .peers import pin_to_cpu, raise_fd_limit
 
 #: The repository root: the helper processes run there, and the targets are read from it.
@@ -37,7 +48,11 @@ TARGETS_END = "<!-- targets:end -->"
 
 @dataclass(frozen=True)
 class Settings:
-    """How much work each workload does; ``--quick`` picks the small set."""
+    """How much work each workload does; ``--quick`` picks the small set.
+
+    The http workload runs with the echo settings, the anyio streams rows with
+    pong's rounds.
+    """
 
     runs: int
     hot_ops: int
@@ -77,38 +92,62 @@ class Workload:
     description: str
 
 
+ECHO = Workload("echo", "req/s", False, "uvloop Protocol",
+                "echo server, connections from a separate load process")
+HTTP = Workload("http", "req/s", False, "uvloop Protocol",
+                "HTTP/1.1 keep-alive 'hello' server, load from a separate process")
+#: The anyio streams workload, for ``--only``; its figures fill :data:`STREAMS_ROWS`, each
+#: row against anyio on its own backend (this entry is no row of its own).
+STREAMS = Workload("streams", "us/round", True, "anyio",
+                   "two tasks ping-pong 1 byte over loopback TCP through anyio's SocketStream")
+
 #: What ``--only`` chooses from, in the order they run.
 WORKLOADS = [
     Workload("hot", "us/op", True, "stdlib",
              "one task: send(1) then recv(1) on a socketpair; never waits"),
     Workload("pong", "us/round", True, "stdlib",
              "two tasks ping-pong 1 byte over a socketpair; every recv waits"),
-    Workload("echo", "req/s", False, "uvloop Protocol",
-             "echo server, connections from a separate load process"),
+    ECHO,
+    HTTP,
     Workload("bulk", "MiB/s", False, "stdlib",
              "one-way loopback TCP transfer into a reused recv_into buffer"),
     Workload("udp", "dgram/s", False, "stdlib",
              f"64-byte datagrams over loopback, windows of {UDP_WINDOW}"),
     Workload("memory", "B/conn", True, "uvloop Protocol",
              "server RSS per idle connection"),
+    STREAMS,
 ]
 
-#: A row measured by the echo workload's samples: its requests per second of the
-#: bench process's CPU time (where every server runs) over the load's window.
+#: Rows measured by the echo and http workloads' samples: their requests per second
+#: of the bench process's CPU time (where every server runs) over the load's window.
 ECHO_CPU = Workload("echo-cpu", "req/server-CPU-s", False, "uvloop Protocol",
                     "echo requests per second of the server's CPU time")
+HTTP_CPU = Workload("http-cpu", "req/server-CPU-s", False, "uvloop Protocol",
+                    "HTTP requests per second of the server's CPU time")
+
+#: The anyio streams rows, one per backend: asock.streams against anyio's own
+#: streams on that backend (the reference). They have a table of their own.
+STREAMS_ROWS = [
+    Workload(f"streams-{backend}", "us/round", True, f"anyio/{backend}",
+             f"{STREAMS.description}, on {backend}")
+    for backend in STREAMS_BACKENDS
+]
 
 #: The rows each workload's sample fills (the first is the workload's own).
-ROWS_OF = {w.name: [w] for w in WORKLOADS} | {"echo": [WORKLOADS[2], ECHO_CPU]}
-#: Every row of the table, in order.
+ROWS_OF = {w.name: [w] for w in WORKLOADS} | {
+    "echo": [ECHO, ECHO_CPU], "http": [HTTP, HTTP_CPU], "streams": STREAMS_ROWS,
+}
+#: Every row of the tables, in order.
 ROWS = [row for w in WORKLOADS for row in ROWS_OF[w.name]]
+
+#: The name a row shows in the table when it is not its own: a second echo or http row.
+_SHOWN_AS = {ECHO_CPU.name: ECHO.name, HTTP_CPU.name: HTTP.name}
 
 
 def row_label(row: Workload) -> str:
-    """The row's first column: ``echo-cpu`` shows as a second echo row."""
-    name = "echo" if row is ECHO_CPU else row.name
+    """The row's first column: ``echo-cpu`` shows as a second echo row, ``http-cpu`` as http."""
     better = "lower" if row.lower_is_better else "higher"
-    return f"{name} ({row.unit}, {better} better)"
+    return f"{_SHOWN_AS.get(row.name, row.name)} ({row.unit}, {better} better)"
 
 
 @dataclass(frozen=True)
@@ -138,7 +177,9 @@ def parse_targets(text: str) -> list[Target]:
 
     The table's columns are ``row | implementation | peer | at most / at least |
     ratio``; a name may be written as code (in backticks). Raises ValueError on a
-    missing marker, an unknown row or implementation, or a malformed line.
+    missing marker, an unknown row or implementation, an implementation that is
+    not in the row (an anyio streams row has its backend's two, the other rows
+    the table's columns), or a malformed line.
     """
     begin = text.find(TARGETS_BEGIN)
     end = text.find(TARGETS_END, begin)
@@ -155,6 +196,11 @@ def parse_targets(text: str) -> list[Target]:
         raise ValueError(f"targets table columns must be {' | '.join(_TARGET_COLUMNS)}")
     known_rows = {row.name for row in ROWS}
     known_impls = set(implementation_names())
+    streams_cells = {
+        w.name: {f"{library}/{w.name.removeprefix('streams-')}" for library in STREAMS_LIBRARIES}
+        for w in STREAMS_ROWS
+    }
+    columns = known_impls - set().union(*streams_cells.values())
     targets = []
     for line, row in zip(rows[2:], cells[2:], strict=True):
         if len(row) != len(_TARGET_COLUMNS):
@@ -165,6 +211,8 @@ def parse_targets(text: str) -> list[Target]:
         for name in (impl, peer):
             if name not in known_impls:
                 raise ValueError(f"targets table: unknown implementation {name!r} in {line!r}")
+            if name not in streams_cells.get(workload, columns):
+                raise ValueError(f"targets table: {name!r} is not in row {workload!r}: {line!r}")
         if bound not in ("at most", "at least"):
             raise ValueError(f"targets table: 'at most' or 'at least', not {bound!r}")
         try:
@@ -191,6 +239,16 @@ def _udp_pair() -> tuple[_stdlib.socket, _stdlib.socket]:
     b = _stdlib.socket(_stdlib.AF_INET, _stdlib.SOCK_DGRAM)
     a.bind(("127.0.0.1", 0))
     b.bind(("127.0.0.1", 0))
+    return a, b
+
+
+def _tcp_pair() -> tuple[_stdlib.socket, _stdlib.socket]:
+    """A connected loopback TCP pair, both ends with TCP_NODELAY (as anyio.connect_tcp sets)."""
+    with _stdlib.create_server(("127.0.0.1", 0)) as listener:
+        a = _stdlib.create_connection(listener.getsockname())
+        b, _ = listener.accept()
+    for sock in (a, b):
+        sock.setsockopt(_stdlib.IPPROTO_TCP, _stdlib.TCP_NODELAY, 1)
     return a, b
 
 
@@ -248,9 +306,14 @@ class Session:
             self._bulk_source.stdin.close()
             self._bulk_source.wait(10)
 
-    def sample(self, workload: str, impl: Impl) -> dict[str, float]:
+    def sample(self, workload: str, impl: Impl | StreamsImpl) -> dict[str, float]:
         """Measure ``impl`` on ``workload`` once; return the figure of each row it fills."""
         s = self.settings
+        if isinstance(impl, StreamsImpl):
+            if workload != "streams":
+                raise ValueError(workload)
+            elapsed = impl.pong(*_tcp_pair(), s.pong_rounds)
+            return {f"streams-{impl.backend}": elapsed / s.pong_rounds * 1e6}
         if workload == "hot":
             return {"hot": impl.hot(*_stdlib.socketpair(), s.hot_ops) / s.hot_ops * 1e6}
         if workload == "pong":
@@ -262,7 +325,9 @@ class Session:
             sock = _stdlib.create_connection(("127.0.0.1", self._bulk_port_number()))
             return {"bulk": s.bulk_bytes / impl.bulk(sock, s.bulk_bytes) / (1 << 20)}
         if workload == "echo":
-            return self._echo(impl)
+            return self._serve_load(workload, impl.serve, "echo-client")
+        if workload == "http":
+            return self._serve_load(workload, impl.http, "http-client")
         if workload == "memory":
             return {"memory": self._memory(impl)}
         raise ValueError(workload)
@@ -274,8 +339,11 @@ class Session:
             self._bulk_port = int(self._bulk_source.stdout.readline())
         return self._bulk_port
 
-    def _echo(self, impl: Impl) -> dict[str, float]:
-        """Requests per second, and per second of the server's CPU time.
+    def _serve_load(self, workload: str, serve: Serve, helper: str) -> dict[str, float]:
+        """Requests per second, and per second of the server's CPU time (``WORKLOAD-cpu``).
+
+        ``serve`` runs the server; ``helper`` (``echo-client`` or ``http-client``)
+        is the load, started with the echo settings.
 
         Every server runs in this process (its threads or its event loop), so
         the server's CPU time is this process's: ``time.process_time()`` read
@@ -287,7 +355,7 @@ class Session:
         s = self.settings
         listener = _stdlib.create_server(("127.0.0.1", 0), backlog=4096)
         client = self._helper(
-            "echo-client", str(listener.getsockname()[1]), str(s.echo_connections),
+            helper, str(listener.getsockname()[1]), str(s.echo_connections),
             str(s.echo_warmup), str(s.echo_seconds),
         )
         marks: dict[str, tuple[float, float]] = {}
@@ -302,15 +370,15 @@ class Session:
                     output.append(line)
             client.wait()
 
-        impl.serve(listener, wait_stop, lambda: None)
+        serve(listener, wait_stop, lambda: None)
         if client.returncode != 0:
-            raise RuntimeError(f"echo client failed ({client.returncode})")
+            raise RuntimeError(f"{helper} failed ({client.returncode})")
         rate = float(json.loads("".join(output))["requests_per_s"])
         cpu = marks["end"][0] - marks["begin"][0]
         wall = marks["end"][1] - marks["begin"][1]
         if cpu <= 0:
-            raise RuntimeError("no server CPU time measured in the echo window")
-        return {"echo": rate, "echo-cpu": rate * wall / cpu}
+            raise RuntimeError(f"no server CPU time measured in the {workload} window")
+        return {workload: rate, f"{workload}-cpu": rate * wall / cpu}
 
     def _memory(self, impl: Impl) -> float:
         if not os.path.exists(f"/proc/{os.getpid()}/status"):
@@ -364,7 +432,22 @@ Results = dict[str, dict[str, Cell]]
 
 
 def _runs_for(workload: str, s: Settings) -> int:
-    return {"bulk": s.bulk_runs, "echo": s.echo_runs, "memory": 1}.get(workload, s.runs)
+    return {
+        "bulk": s.bulk_runs, "echo": s.echo_runs, "http": s.echo_runs, "memory": 1,
+    }.get(workload, s.runs)
+
+
+def _cells_of(
+    workload: str, impls: list[Impl], streams: list[StreamsImpl]
+) -> list[tuple[Impl | StreamsImpl, list[str]]]:
+    """Who runs ``workload``, each with the rows its samples fill.
+
+    Every column runs every workload of the table; the anyio streams workload
+    runs its own implementations, each filling its backend's row.
+    """
+    if workload == STREAMS.name:
+        return [(impl, [f"streams-{impl.backend}"]) for impl in streams]
+    return [(impl, [row.name for row in ROWS_OF[workload]]) for impl in impls]
 
 
 class _Progress:
@@ -395,19 +478,26 @@ def measure(
     settings: Settings, workloads: list[str], progress_out: TextIO,
     helper_cpu: int | None = None,
 ) -> tuple[list[str], Results]:
-    """Run every workload on every installed implementation; return columns and cells."""
+    """Run every workload on every installed implementation; return columns and cells.
+
+    The columns are the main table's; a row's cells are the implementations it
+    was measured on (for an anyio streams row, its backend's two).
+    """
     impls = implementations()
-    results: Results = {
-        row.name: {i.name: Cell([]) for i in impls} for w in workloads for row in ROWS_OF[w]
-    }
-    steps = sum(_runs_for(w, settings) * len(impls) for w in workloads)
+    streams = stream_implementations()
+    runners = {w: _cells_of(w, impls, streams) for w in workloads}
+    results: Results = {}
+    for w in workloads:
+        for impl, rows in runners[w]:
+            for row in rows:
+                results.setdefault(row, {})[impl.name] = Cell([])
+    steps = sum(_runs_for(w, settings) * len(runners[w]) for w in workloads)
     progress = _Progress(steps, progress_out)
     session = Session(settings, helper_cpu)
     try:
         for workload in workloads:
-            rows = [row.name for row in ROWS_OF[workload]]
             for run in range(_runs_for(workload, settings)):
-                for impl in impls:
+                for impl, rows in runners[workload]:
                     cells = [results[row][impl.name] for row in rows]
                     progress.step(f"{workload} run {run + 1}: {impl.name}")
                     if cells[0].note:
@@ -455,24 +545,18 @@ def ratio(results: Results, workload: str, impl: str, peer: str) -> float | None
     return mine / theirs
 
 
-def format_table(columns: list[str], results: Results) -> str:
-    """The table: one row per workload, ``figure ratio`` per implementation."""
-    header = ["workload (unit)", *columns]
-    rows = [header]
-    for workload in ROWS:
-        if workload.name not in results:
-            continue
-        row = [row_label(workload)]
-        for column in columns:
-            cell = results[workload.name][column]
-            median = cell.median
-            if median is None:
-                row.append("n/a" if cell.note.startswith("n/a") else "error")
-                continue
-            r = ratio(results, workload.name, column, workload.reference)
-            row.append(f"{_format_value(median)} {'' if r is None else f'{r:.2f}x'}".strip())
-        rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+def _cell_text(results: Results, row: Workload, column: str) -> str:
+    """``figure ratio`` for one cell, or why it has no figure."""
+    cell = results[row.name].get(column)
+    if cell is None or cell.median is None:
+        return "n/a" if cell is None or cell.note.startswith("n/a") else "error"
+    r = ratio(results, row.name, column, row.reference)
+    return f"{_format_value(cell.median)} {'' if r is None else f'{r:.2f}x'}".strip()
+
+
+def _grid(rows: list[list[str]]) -> list[str]:
+    """Lay ``rows`` out in columns (the first is a header, underlined); return the lines."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
         cells = [row[0].ljust(widths[0])]
@@ -480,11 +564,45 @@ def format_table(columns: list[str], results: Results) -> str:
         lines.append("  ".join(cells).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
-    references = ", ".join(
-        f"{'echo per server-CPU-s' if w is ECHO_CPU else w.name}: {w.reference}"
-        for w in ROWS if w.name in results
-    )
-    lines.append(f"ratios are against each row's reference column ({references})")
+    return lines
+
+
+def format_table(columns: list[str], results: Results) -> str:
+    """The tables: one row per workload, ``figure ratio`` per implementation.
+
+    The main table has a column per implementation; the anyio streams rows
+    follow in a table of their own, a column per stream library, a row per
+    backend, each ratio against anyio's own streams on the same backend. The
+    notes of every cell without a figure come last.
+    """
+    main = [w for w in ROWS if w.name in results and w not in STREAMS_ROWS]
+    streams = [w for w in STREAMS_ROWS if w.name in results]
+    lines = []
+    if main:
+        lines += _grid(
+            [["workload (unit)", *columns]]
+            + [[row_label(w), *(_cell_text(results, w, c) for c in columns)] for w in main]
+        )
+        references = ", ".join(
+            f"{_SHOWN_AS[w.name]} per server-CPU-s: {w.reference}" if w.name in _SHOWN_AS
+            else f"{w.name}: {w.reference}"
+            for w in main
+        )
+        lines.append(f"ratios are against each row's reference column ({references})")
+    if streams:
+        if lines:
+            lines.append("")
+        lines += _grid(
+            [["anyio streams (unit)", *STREAMS_LIBRARIES]]
+            + [
+                [row_label(w), *(
+                    _cell_text(results, w, f"{library}/{w.name.removeprefix('streams-')}")
+                    for library in STREAMS_LIBRARIES
+                )]
+                for w in streams
+            ]
+        )
+        lines.append("ratios are against anyio's own streams on the same backend")
     notes = sorted(
         {f"{column}, {w}: {cell.note}" for w, row in results.items()
          for column, cell in row.items() if cell.note}
@@ -507,14 +625,18 @@ def evaluate_targets(results: Results, targets: list[Target]) -> list[dict[str, 
 
 def format_targets(verdicts: list[dict[str, Any]]) -> str:
     """One line per target: the goal, the ratio measured in this run, met or missed."""
+    goals = [
+        f"{v['workload']}: {v['impl']} {'<=' if v['at_most'] else '>='} {v['ratio']}x {v['peer']}"
+        for v in verdicts
+    ]
+    width = max([58, *(len(goal) for goal in goals)])
     lines = ["targets (ratios from this run):"]
-    for v in verdicts:
-        bound = "<=" if v["at_most"] else ">="
-        goal = f"{v['workload']}: {v['impl']} {bound} {v['ratio']}x {v['peer']}"
+    for v, goal in zip(verdicts, goals, strict=True):
         if v["met"] is None:
-            lines.append(f"  {goal:<58} not measured")
+            lines.append(f"  {goal:<{width}} not measured")
         else:
-            lines.append(f"  {goal:<58} {v['measured']:.2f}x  {'met' if v['met'] else 'MISSED'}")
+            verdict = "met" if v["met"] else "MISSED"
+            lines.append(f"  {goal:<{width}} {v['measured']:.2f}x  {verdict}")
     return "\n".join(lines)
 
 
@@ -530,6 +652,7 @@ def to_json(
         },
         "settings": asdict(settings),
         "implementations": columns,
+        "streams_implementations": [i.name for i in stream_implementations()],
         "workloads": {
             w.name: {
                 "unit": w.unit, "lower_is_better": w.lower_is_better,
@@ -549,29 +672,40 @@ def to_json(
     }
 
 
-def plot(path: str, columns: list[str], results: Results) -> None:
-    """Draw one bar chart per workload into ``path`` (needs matplotlib)."""
+def plot(path: str, results: Results) -> None:
+    """Draw one bar chart per workload into ``path`` (needs matplotlib).
+
+    The anyio streams rows share one chart, each backend's reference in orange.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [w for w in ROWS if w.name in results]
+    charts: list[tuple[Workload, list[Workload]]] = [
+        (w, [w]) for w in ROWS if w.name in results and w not in STREAMS_ROWS
+    ]
+    streams = [w for w in STREAMS_ROWS if w.name in results]
+    if streams:
+        charts.append((STREAMS, streams))
     figure, axes = plt.subplots(
-        len(shown), 1, figsize=(11, 2.6 * len(shown)), squeeze=False, layout="constrained"
+        len(charts), 1, figsize=(11, 2.6 * len(charts)), squeeze=False, layout="constrained"
     )
-    for axis, workload in zip(axes[:, 0], shown, strict=True):
-        row = results[workload.name]
-        names = [c for c in columns if row[c].median is not None]
-        values = [row[c].median or 0.0 for c in names]
-        colours = [
-            "tab:orange" if c == workload.reference else
-            "tab:blue" if c.startswith("asock") else "tab:gray" for c in names
+    for axis, (workload, rows) in zip(axes[:, 0], charts, strict=True):
+        bars = [
+            (column, cell.median, column == row.reference)
+            for row in rows for column, cell in results[row.name].items()
+            if cell.median is not None
         ]
-        axis.barh(names, values, color=colours)
+        colours = [
+            "tab:orange" if reference else
+            "tab:blue" if column.startswith("asock") else "tab:gray"
+            for column, _, reference in bars
+        ]
+        axis.barh([b[0] for b in bars], [b[1] for b in bars], color=colours)
         axis.invert_yaxis()
         better = "lower" if workload.lower_is_better else "higher"
-        name = "echo" if workload is ECHO_CPU else workload.name
+        name = _SHOWN_AS.get(workload.name, workload.name)
         axis.set_title(
             f"{name}: {workload.description} ({workload.unit}, {better} is better)",
             fontsize=9,
@@ -600,7 +734,8 @@ def run(
         progress_out.write(f"cannot read the targets: {why}\n")
         return 2
     settings = QUICK if quick else DEFAULT
-    missing = [n for n in implementation_names() if n not in {i.name for i in implementations()}]
+    installed = {i.name for i in implementations()} | {i.name for i in stream_implementations()}
+    missing = [n for n in implementation_names() if n not in installed]
     if missing:
         progress_out.write(f"not installed, left out: {', '.join(missing)}\n")
     helper_cpu = pin_cpus(progress_out)
@@ -613,5 +748,5 @@ def run(
         with open(json_path, "w") as f:
             json.dump(to_json(settings, columns, results, verdicts), f, indent=1)
     if plot_path:
-        plot(plot_path, columns, results)
+        plot(plot_path, results)
     return 0

@@ -10,19 +10,33 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import socket
 import statistics
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks.impls import implementation_names, implementations
-from benchmarks.runner import ROWS, load_targets, parse_targets, row_label
+from benchmarks.impls import (
+    STREAMS_LIBRARIES,
+    implementation_names,
+    implementations,
+    stream_implementations,
+)
+from benchmarks.peers import HTTP_REQUEST, HTTP_RESPONSE
+from benchmarks.runner import ROWS, STREAMS_ROWS, load_targets, parse_targets, row_label
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALLED = [impl.name for impl in implementations()]
+#: The cells of the anyio streams rows installed here (``library/backend``).
+STREAMS_INSTALLED = [impl.name for impl in stream_implementations()]
+#: The rows of the main table, and the anyio streams rows whose backend is installed.
+MAIN_ROWS = [w for w in ROWS if w not in STREAMS_ROWS]
+STREAMS_SHOWN = [w for w in STREAMS_ROWS if w.reference in STREAMS_INSTALLED]
 TARGETS = load_targets()
 
 
@@ -55,9 +69,11 @@ def test_table_has_a_row_per_workload_and_a_column_per_implementation(
     assert header.startswith("workload")
     for name in INSTALLED:
         assert name in header
-    rows = lines[2 : 2 + len(ROWS)]
-    assert [row.split("  ", 1)[0].strip() for row in rows] == [row_label(w) for w in ROWS]
+    rows = lines[2 : 2 + len(MAIN_ROWS)]
+    assert [row.split("  ", 1)[0].strip() for row in rows] == [row_label(w) for w in MAIN_ROWS]
     assert "echo (req/server-CPU-s, higher better)" in rows[3]
+    assert rows[4].startswith("http (req/s, higher better)")
+    assert "http (req/server-CPU-s, higher better)" in rows[5]
     for row in rows:
         # Every measured cell shows its ratio; the reference column shows 1.00x.
         assert "1.00x" in row
@@ -66,8 +82,24 @@ def test_table_has_a_row_per_workload_and_a_column_per_implementation(
         assert measured + row.count(" n/a") == len(INSTALLED), row
 
 
+def test_anyio_streams_have_a_table_of_their_own(quick_run: dict[str, Any]) -> None:
+    lines = quick_run["stdout"].splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("anyio streams (unit)"))
+    assert lines[start].split() == ["anyio", "streams", "(unit)", *STREAMS_LIBRARIES]
+    rows = lines[start + 2 : start + 2 + len(STREAMS_SHOWN)]
+    assert [row.split("  ", 1)[0].strip() for row in rows] == [
+        row_label(w) for w in STREAMS_SHOWN
+    ]
+    for row in rows:
+        # asock.streams against anyio's own streams on the same backend (1.00x).
+        assert re.fullmatch(r"\S+ \(us/round, lower better\)( +\d+(\.\d+)? \d+\.\d\dx){2}", row)
+        assert row.endswith(" 1.00x")
+    assert lines[start + 2 + len(STREAMS_SHOWN)].startswith("ratios are against anyio's own")
+
+
 def test_progress_goes_to_stderr(quick_run: dict[str, Any]) -> None:
     assert "memory run 1" in quick_run["stderr"]
+    assert "streams run 1: asock.streams/asyncio" in quick_run["stderr"]
     assert "measured in" in quick_run["stderr"]
 
 
@@ -79,12 +111,19 @@ def test_helpers_are_pinned_or_the_run_says_why_not(quick_run: dict[str, Any]) -
 def test_json_holds_every_cell_with_samples_or_a_reason(quick_run: dict[str, Any]) -> None:
     data = quick_run["json"]
     assert data["implementations"] == INSTALLED
-    assert set(data["workloads"]) == {w.name for w in ROWS}
+    assert data["streams_implementations"] == STREAMS_INSTALLED
+    assert set(data["workloads"]) == {w.name for w in MAIN_ROWS + STREAMS_SHOWN}
     assert data["workloads"]["echo-cpu"]["unit"] == "req/server-CPU-s"
+    assert data["workloads"]["http-cpu"]["unit"] == "req/server-CPU-s"
     for name, workload in data["workloads"].items():
-        assert workload["reference"] in INSTALLED
         results = workload["results"]
-        assert set(results) == set(INSTALLED)
+        if name.startswith("streams-"):
+            backend = name.removeprefix("streams-")
+            assert workload["reference"] == f"anyio/{backend}"
+            assert set(results) == {f"{library}/{backend}" for library in STREAMS_LIBRARIES}
+        else:
+            assert workload["reference"] in INSTALLED
+            assert set(results) == set(INSTALLED)
         for impl, cell in results.items():
             if cell["note"]:
                 assert cell["note"].startswith("n/a: "), (name, impl, cell["note"])
@@ -107,20 +146,57 @@ def test_only_what_cannot_run_is_marked_not_available(quick_run: dict[str, Any])
     expected = {
         ("hot", "asyncio Protocol"), ("hot", "uvloop Protocol"), ("udp", "uvloop sock_*"),
         ("memory", "stdlib"), ("memory", "asock_sync"),
+        ("hot", "asyncio streams/uvloop"), ("udp", "asyncio streams/uvloop"),
     }
     assert not_available == {cell for cell in expected if cell[1] in INSTALLED}
 
 
-def test_echo_reports_requests_per_server_cpu_second(quick_run: dict[str, Any]) -> None:
+@pytest.mark.parametrize("workload", ["echo", "http"])
+def test_servers_report_requests_per_server_cpu_second(
+    quick_run: dict[str, Any], workload: str
+) -> None:
     workloads = quick_run["json"]["workloads"]
     for impl in INSTALLED:
-        per_cpu = workloads["echo-cpu"]["results"][impl]
-        assert len(per_cpu["samples"]) == len(workloads["echo"]["results"][impl]["samples"])
+        per_cpu = workloads[f"{workload}-cpu"]["results"][impl]
+        assert len(per_cpu["samples"]) == len(workloads[workload]["results"][impl]["samples"])
         assert per_cpu["median"] > 0
         if "pinned: the bench to CPU" in quick_run["stderr"]:
             # A server pinned to one CPU never uses more than that CPU (slack: the clock
             # reads lag the load's window a little), so per CPU-second >= per second.
-            assert per_cpu["median"] >= 0.8 * workloads["echo"]["results"][impl]["median"]
+            assert per_cpu["median"] >= 0.8 * workloads[workload]["results"][impl]["median"]
+
+
+def _receive_exactly(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize("name", INSTALLED)
+def test_every_http_server_answers_each_request_on_a_keep_alive_connection(name: str) -> None:
+    impl = {i.name: i for i in implementations()}[name]
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+    server = threading.Thread(target=impl.http, args=(listener, stop.wait, lambda: None))
+    server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(HTTP_REQUEST)
+            assert _receive_exactly(conn, len(HTTP_RESPONSE)) == HTTP_RESPONSE
+            conn.sendall(HTTP_REQUEST * 2)  # pipelined: two answers
+            assert _receive_exactly(conn, 2 * len(HTTP_RESPONSE)) == HTTP_RESPONSE * 2
+            conn.sendall(HTTP_REQUEST[:7])  # one request in two reads
+            time.sleep(0.05)
+            conn.sendall(HTTP_REQUEST[7:])
+            assert _receive_exactly(conn, len(HTTP_RESPONSE)) == HTTP_RESPONSE
+    finally:
+        stop.set()
+        server.join(10)
+    assert not server.is_alive()
 
 
 def test_every_target_is_judged_in_the_same_run(quick_run: dict[str, Any]) -> None:
@@ -130,7 +206,8 @@ def test_every_target_is_judged_in_the_same_run(quick_run: dict[str, Any]) -> No
         assert (verdict["workload"], verdict["impl"], verdict["peer"]) == (
             target.workload, target.impl, target.peer,
         )
-        if verdict["impl"] in INSTALLED and verdict["peer"] in INSTALLED:
+        installed = INSTALLED + STREAMS_INSTALLED
+        if verdict["impl"] in installed and verdict["peer"] in installed:
             assert isinstance(verdict["met"], bool)
             assert verdict["measured"] > 0
     stdout = quick_run["stdout"]
@@ -170,6 +247,14 @@ def test_targets_parser_reads_the_table_between_the_markers() -> None:
     assert (second.workload, second.at_most, second.ratio) == ("echo", False, 1.3)
     with pytest.raises(ValueError, match="unknown implementation"):
         parse_targets(text.replace("trio.socket", "trio.sockets"))
+    with pytest.raises(ValueError, match="not in row 'echo'"):
+        parse_targets(text.replace("trio.socket", "anyio/trio"))
+    streams = text.replace(
+        "| echo | asock/trio | trio.socket |", "| streams-trio | asock.streams/trio | anyio/trio |"
+    )
+    assert parse_targets(streams)[1].workload == "streams-trio"
+    with pytest.raises(ValueError, match="not in row 'streams-trio'"):
+        parse_targets(streams.replace("anyio/trio", "anyio/uvloop"))
     with pytest.raises(ValueError, match="no <!-- targets:begin -->"):
         parse_targets(text.replace("<!-- targets:end -->", ""))
 
@@ -181,7 +266,7 @@ def test_plot_is_a_png(quick_run: dict[str, Any]) -> None:
 
 
 def test_every_known_implementation_is_either_run_or_reported_missing() -> None:
-    assert set(INSTALLED) <= set(implementation_names())
+    assert set(INSTALLED + STREAMS_INSTALLED) <= set(implementation_names())
 
 
 def test_unknown_workload_is_refused() -> None:
