@@ -37,6 +37,7 @@ from ._resolver import (
     set_custom_hostname_resolver,
 )
 from ._socket import SocketFactory, SocketType, set_custom_socket_factory, socket
+from ._tls import TLSSocket, wrap_tls
 
 _passthrough = _export_into(globals())
 
@@ -48,6 +49,7 @@ __all__ = [
     "SocketFile",
     "SocketTextFile",
     "SocketType",
+    "TLSSocket",
     "create_connection",
     "create_server",
     "from_stdlib_socket",
@@ -69,5 +71,6 @@ __all__ = [
     "socketpair",
     "wait_readable",
     "wait_writable",
+    "wrap_tls",
     *_passthrough,
 ]
