@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from asock_core import operations as ops
 from asock_core.conversion import convert
-from asock_core.drivers import current_driver, wait
+from asock_core.drivers import current_driver, forget_outside_waits, wait
 from asock_core.socket_base import READ, SocketBase, closed_socket_error
 
 from ._makefile import socket_makefile
@@ -242,6 +242,18 @@ class socket(SocketBase, metaclass=_SocketClass):
         Never waits.
         """
         return convert(self, "asock_sync")  # type: ignore[return-value]
+
+    def _real_close(self) -> None:
+        forget_outside_waits(self)
+        super()._real_close()
+
+    def detach(self) -> int:
+        """Give up the descriptor without closing it and return it.
+
+        Waiting tasks wake with EBADF, as on close. Never waits.
+        """
+        forget_outside_waits(self)
+        return super().detach()
 
     async def __aenter__(self) -> Self:
         return self

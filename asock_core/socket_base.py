@@ -28,18 +28,44 @@ if TYPE_CHECKING:
     class ReadinessQueue(Protocol):
         """What a driver keeps per socket while tasks or threads wait on it."""
 
-        def wake_closing(self) -> None:
-            """Wake every waiter because the socket is being closed or detached.
+        def wake_closing(self, closing: bool) -> Callable[[ForgetCountdown], None] | None:
+            """Wake every waiter because the socket is being closed (or detached).
 
-            Called while the descriptor is still open, from the closing thread.
+            Called while the descriptor is still open, from the closing
+            thread. The loop behind the queue must forget the descriptor
+            before its number can be reused. Return None once that is done
+            (or when it can be done at once); when closing from another
+            thread than the loop's, instead return a function that has the
+            loop forget it and then call ``countdown.forgotten()``: the
+            descriptor is closed then, and close() itself does not wait.
             """
-
-        def release(self) -> None:
-            """Free what the queue holds; called once the descriptor is gone."""
 
 
 READ = 0
 WRITE = 1
+
+
+class ForgetCountdown:
+    """A descriptor that loops in other threads must forget before it is closed.
+
+    Each loop calls :meth:`forgotten` once it has dropped the descriptor; the
+    last one closes it. Any thread may call it.
+    """
+
+    __slots__ = ("fd", "left", "lock")
+
+    def __init__(self, fd: int, loops: int) -> None:
+        self.fd = fd
+        self.left = loops
+        self.lock = allocate_lock()
+
+    def forgotten(self) -> None:
+        """One loop has forgotten the descriptor; the last one closes it."""
+        with self.lock:
+            self.left -= 1
+            if self.left:
+                return
+        os.close(self.fd)
 
 
 def closed_socket_error() -> OSError:
@@ -323,23 +349,31 @@ class SocketBase:
 
     # -- closing -----------------------------------------------------------
 
-    def _release_descriptor(self, give_up: Callable[[], int | None]) -> int | None:
+    def _release_descriptor(
+        self, give_up: Callable[[], int | None], closing: bool
+    ) -> int | None:
         # Waiters are woken while the descriptor number is still ours (trio and
         # the event loops must unregister it before it can be reused); they
         # retry their call only after ``give_up`` ran, so the retry fails with
-        # EBADF instead of waiting again.
+        # EBADF instead of waiting again. A loop in another thread that still
+        # watches the descriptor is left to close it once it has forgotten
+        # it: close() never waits for another thread's loop.
         with _queues_lock:
             queues = self._queues
             self._queues = _RELEASED
         if not queues:
             return give_up()
-        for queue in queues.values():
-            queue.wake_closing()
-        try:
+        closers = [
+            closer
+            for queue in queues.values()
+            if (closer := queue.wake_closing(closing)) is not None
+        ]
+        if not closers:
             return give_up()
-        finally:
-            for queue in queues.values():
-                queue.release()
+        countdown = ForgetCountdown(self._sock.detach(), len(closers))
+        for closer in closers:
+            closer(countdown)
+        return None
 
     def close(self) -> None:
         """Close the socket; every task or thread waiting on it wakes with EBADF.
@@ -352,7 +386,7 @@ class SocketBase:
             self._real_close()
 
     def _real_close(self) -> None:
-        self._release_descriptor(self._sock.close)
+        self._release_descriptor(self._sock.close, closing=True)
 
     def detach(self) -> int:
         """Give up the descriptor without closing it and return it.
@@ -360,7 +394,7 @@ class SocketBase:
         Waiters wake with EBADF, as on close. Never waits.
         """
         self._closed = True
-        fd = self._release_descriptor(self._sock.detach)
+        fd = self._release_descriptor(self._sock.detach, closing=False)
         assert fd is not None
         return fd
 

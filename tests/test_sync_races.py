@@ -233,7 +233,9 @@ def test_close_ends_a_timed_wait_on_any_socket_type_at_once(tmp_path: object) ->
     tcp_listener = asock_sync.socket()
     tcp_listener.bind(("127.0.0.1", 0))
     tcp_listener.listen()
-    unix_dgram, unix_dgram_peer = asock_sync.socketpair(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_DGRAM)
+    unix_dgram, unix_dgram_peer = asock_sync.socketpair(
+        stdlib_socket.AF_UNIX, stdlib_socket.SOCK_DGRAM
+    )
     cases = {
         "udp recvfrom": (_udp(), lambda s: s.recvfrom(1)),
         "unix dgram recv": (unix_dgram, lambda s: s.recv(1)),

@@ -24,11 +24,12 @@ if TYPE_CHECKING:
     from typing import Any, Protocol
 
     from ..socket_base import SocketBase
+    from .asyncio_driver import AsyncioDriver
 
     class Driver(Protocol):
         """How one async library waits for readiness and yields."""
 
-        async def wait(self, s: SocketBase, event: int, timeout: float | None) -> bool:
+        def wait(self, s: SocketBase, event: int, timeout: float | None) -> Awaitable[bool]:
             """Wait for ``event``; True when woken, False after ``timeout`` seconds."""
 
         async def checkpoint(self) -> None:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 
 _trio_driver: Driver | None = None
-_asyncio_driver: Driver | None = None
+_asyncio_driver: AsyncioDriver | None = None
 
 
 def current_driver() -> Driver:
@@ -62,7 +63,7 @@ def current_driver() -> Driver:
         from .asyncio_driver import DRIVER as ASYNCIO
 
         _asyncio_driver = ASYNCIO
-    if name in (None, "asyncio") and _asyncio_driver.loop_running():  # type: ignore[attr-defined]
+    if name in (None, "asyncio") and _asyncio_driver.loop_running():
         return _asyncio_driver
     raise RuntimeError(
         "asock sockets are awaited inside asyncio, uvloop or trio; "
@@ -93,3 +94,20 @@ def wait(s: SocketBase, event: int, timeout: float | None) -> Awaitable[bool]:
         if loop is not None:
             return _asyncio_wait_on(loop, s, event, timeout)  # type: ignore[no-any-return]
     return current_driver().wait(s, event, timeout)
+
+
+def forget_outside_waits(s: SocketBase) -> None:
+    """Wake tasks that wait on ``s`` through their library rather than through asock.
+
+    On trio, a task in ``trio.lowlevel.wait_readable(fd)`` (anyio's
+    ``wait_readable(sock)`` included) is woken with ClosedResourceError when
+    an asock socket is closed in that run, even if asock itself never waited
+    on it. Called by the async front before it releases the descriptor.
+    """
+    sniffio = sys.modules.get("sniffio")
+    if sniffio is not None and sniffio.thread_local.name == "trio":
+        fd = s.fileno()
+        if fd >= 0:
+            import trio
+
+            trio.lowlevel.notify_closing(fd)

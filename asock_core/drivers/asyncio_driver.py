@@ -34,19 +34,19 @@ import asyncio
 import functools
 import select
 import threading
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from ..socket_base import READ
 
 if TYPE_CHECKING:
-    from ..socket_base import SocketBase
+    from ..socket_base import ForgetCountdown, SocketBase
 
 _Waiters = list["asyncio.Future[bool]"]
 
-#: How long close() in another thread waits for a uvloop loop to forget the
+#: How long detach() in another thread waits for a uvloop loop to forget the
 #: descriptor (seconds).
-_FOREIGN_CLOSE_WAIT = 1.0
+_FOREIGN_DETACH_WAIT = 1.0
 
 
 def _wake(waiters: _Waiters) -> None:
@@ -80,8 +80,9 @@ if hasattr(select, "epoll"):
             # wait to send, and would otherwise get a wake-up whenever the peer reads.
             self.watches_write = False
 
-        def wake_closing(self) -> None:
-            # epoll_ctl is thread-safe: unregister now, while the number is still ours.
+        def wake_closing(self, closing: bool) -> None:
+            # epoll_ctl is thread-safe: unregister now, while the number is
+            # still ours, from whichever thread closes.
             self.hub.forget(self)
             loop = self.hub.loop
             if running_loop() is loop:
@@ -97,9 +98,6 @@ if hasattr(select, "epoll"):
             writers, self.writers = self.writers, []
             _wake(readers)
             _wake(writers)
-
-        def release(self) -> None:
-            pass
 
     class _EpollHub:
         """asock's edge-triggered epoll instance for one event loop."""
@@ -283,31 +281,46 @@ class _LoopRegistration:
         _wake(readers)
         _wake(writers)
 
-    def wake_closing(self) -> None:
+    def wake_closing(self, closing: bool) -> Callable[[ForgetCountdown], None] | None:
         # The loop must drop the descriptor while the number is still ours
         # (libuv aborts on a registration whose descriptor was closed under
-        # it), and only the loop's own thread may touch it. So a close() from
-        # another thread waits for the loop to forget it, for a bounded time:
-        # only a loop blocked outside its event loop takes long.
+        # it), and only the loop's own thread may touch it.
         if running_loop() is self.loop:
             self._forget()
-            return
+            return None
+        if closing:
+            # close() from another thread hands the descriptor to the loop,
+            # which forgets it and then closes it; close() does not wait.
+            def close_later(countdown: ForgetCountdown) -> None:
+                def forget() -> None:
+                    try:
+                        self._forget()
+                    finally:
+                        countdown.forgotten()
+
+                try:
+                    self.loop.call_soon_threadsafe(forget)
+                except RuntimeError:  # the loop is closed: nothing watches the descriptor
+                    countdown.forgotten()
+
+            return close_later
+        # detach() must hand the descriptor back at once, forgotten: wait for
+        # the loop, for a bounded time (only a loop blocked outside its event
+        # loop takes long).
         forgotten = threading.Event()
 
-        def forget() -> None:
+        def forget_now() -> None:
             try:
                 self._forget()
             finally:
                 forgotten.set()
 
         try:
-            self.loop.call_soon_threadsafe(forget)
-        except RuntimeError:  # the loop is closed: nobody can be waiting on it
-            return
-        forgotten.wait(_FOREIGN_CLOSE_WAIT)
-
-    def release(self) -> None:
-        pass
+            self.loop.call_soon_threadsafe(forget_now)
+        except RuntimeError:
+            return None
+        forgotten.wait(_FOREIGN_DETACH_WAIT)
+        return None
 
 
 def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:

@@ -11,7 +11,7 @@ socket uses ``notify_closing``, which wakes the leader with
 from __future__ import annotations
 
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -19,12 +19,12 @@ import trio
 from ..socket_base import READ, WRITE
 
 if TYPE_CHECKING:
-    from ..socket_base import SocketBase
+    from ..socket_base import ForgetCountdown, SocketBase
 
 
-#: How long close() in another thread waits for the trio thread to forget the
+#: How long detach() in another thread waits for the trio thread to forget the
 #: descriptor (seconds); only a trio thread blocked outside the event loop takes long.
-_FOREIGN_CLOSE_WAIT = 1.0
+_FOREIGN_DETACH_WAIT = 1.0
 
 
 class _TrioQueue:
@@ -67,36 +67,52 @@ class _TrioQueue:
                 trio.lowlevel.reschedule(task)
         return True
 
-    def wake_closing(self) -> None:
+    def wake_closing(self, closing: bool) -> Callable[[ForgetCountdown], None] | None:
         # Called even with nobody waiting: notify_closing also drops trio's
         # epoll registration, which would otherwise outlive a dup()ed fd.
-        if self.token is None:
-            return
+        token = self.token
+        if token is None:
+            return None
         fd = self.fd
-        if trio.lowlevel.in_trio_run() and trio.lowlevel.current_trio_token() is self.token:
+        if trio.lowlevel.in_trio_run() and trio.lowlevel.current_trio_token() is token:
             trio.lowlevel.notify_closing(fd)
-        else:
-            # Another thread: only trio's own thread may touch its I/O manager,
-            # and it must forget this descriptor before close() frees the
-            # number, or a new socket waiting on the same number finds it
-            # still taken (BusyResourceError). So the closing thread waits for
-            # the trio thread, for a bounded time (it may itself be blocked).
-            forgotten = threading.Event()
+            return None
+        # Another thread: only trio's own thread may touch its I/O manager,
+        # and it must forget this descriptor before the number can be reused
+        # (or a new socket waiting on it finds it taken: BusyResourceError).
+        if closing:
+            # close() hands the descriptor over: the trio thread forgets it
+            # and closes it, and the closing thread does not wait. Two trio
+            # threads closing each other's sockets so never stall each other.
+            def close_later(countdown: ForgetCountdown) -> None:
+                def forget() -> None:
+                    try:
+                        trio.lowlevel.notify_closing(fd)
+                    finally:
+                        countdown.forgotten()
 
-            def forget() -> None:
                 try:
-                    trio.lowlevel.notify_closing(fd)
-                finally:
-                    forgotten.set()
+                    token.run_sync_soon(forget)
+                except trio.RunFinishedError:
+                    countdown.forgotten()  # that run is over: its I/O manager is gone
 
+            return close_later
+        # detach() must hand the descriptor back at once, forgotten: wait for
+        # the trio thread, for a bounded time (it may itself be blocked).
+        forgotten = threading.Event()
+
+        def forget_now() -> None:
             try:
-                self.token.run_sync_soon(forget)
-            except trio.RunFinishedError:
-                return  # that trio.run is over: nobody waits, and its I/O manager is gone
-            forgotten.wait(_FOREIGN_CLOSE_WAIT)
+                trio.lowlevel.notify_closing(fd)
+            finally:
+                forgotten.set()
 
-    def release(self) -> None:
-        pass
+        try:
+            token.run_sync_soon(forget_now)
+        except trio.RunFinishedError:
+            return None
+        forgotten.wait(_FOREIGN_DETACH_WAIT)
+        return None
 
 
 #: The keys of a socket's two trio queues (made once: a wait allocates nothing).
