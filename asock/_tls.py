@@ -66,6 +66,7 @@ _PIECE = 16384
 _PEEK_SIZE = 65536
 _HEADER = 5  # a TLS record header: type, version (2 bytes), length (2 bytes)
 _DONTWAIT = int(getattr(_stdlib, "MSG_DONTWAIT", 0))
+_PEEK = int(_stdlib.MSG_PEEK)
 
 
 def _closed_error() -> OSError:
@@ -366,7 +367,7 @@ class TLSSocket:
             return
         try:
             seen = await recv_into_by(
-                self._sock, self._scratch, 0, _stdlib.MSG_PEEK, deadline, guard
+                self._sock, self._scratch, 0, _PEEK, deadline, guard
             )
             self._take(seen)
         finally:
@@ -870,8 +871,10 @@ async def wrap_tls(
     an ``asock.socket``, a ``context`` that is not an ``ssl.SSLContext`` or
     a ``server_hostname`` that is not a string, NotImplementedError for a
     non-stream socket, ValueError for ``server_hostname`` or ``session`` on
-    the server side and for a ``context`` with ``check_hostname`` but no
-    ``server_hostname`` (these leave ``sock`` as it was). If the handshake
+    the server side, for a ``context`` with ``check_hostname`` but no
+    ``server_hostname`` and for a socket in non-blocking mode (these leave
+    ``sock`` as it was; switch to non-blocking mode afterwards, on the
+    TLSSocket, if you want it). If the handshake
     fails (``ssl.SSLCertVerificationError``, another ``ssl.SSLError``,
     ``TimeoutError``, OSError, a cancellation), ``sock`` is closed, as
     ``ssl.SSLContext.wrap_socket`` closes it.
@@ -893,6 +896,9 @@ async def wrap_tls(
             raise ValueError("session can only be specified in client mode")
     if context.check_hostname and not server_hostname:
         raise ValueError("check_hostname requires server_hostname")
+    if sock.gettimeout() == 0.0:
+        # As the stdlib refuses do_handshake_on_connect on a non-blocking socket.
+        raise ValueError("the handshake needs a socket that may wait, not a non-blocking one")
     tls = TLSSocket._create(
         sock, context, server_side, server_hostname, suppress_ragged_eofs, session
     )

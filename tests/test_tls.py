@@ -453,6 +453,17 @@ async def test_bad_arguments(
         for error, kwargs, context in cases[2:]:
             with stdlib_socket.socket() as plain, pytest.raises(error):
                 context.wrap_socket(plain, **kwargs)
+    a, b = asock.socketpair()
+    async with a, b:
+        a.settimeout(0.0)
+        with pytest.raises(ValueError, match="non-blocking"):
+            await asock.wrap_tls(a, client_context, server_hostname="localhost")
+        assert a.fileno() >= 0
+        plain, other = stdlib_socket.socketpair()
+        with plain, other:
+            plain.setblocking(False)
+            with pytest.raises(ValueError, match="non-blocking"):
+                client_context.wrap_socket(plain, server_hostname="localhost")
     with asock.socket(type=asock.SOCK_DGRAM) as datagram:
         with pytest.raises(NotImplementedError):
             await asock.wrap_tls(datagram, client_context, server_hostname="x")
