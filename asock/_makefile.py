@@ -229,6 +229,7 @@ class SocketFile:
         "_writing",
         "mode",
     )
+    __module__ = "asock"
 
     def __init__(
         self,
@@ -639,6 +640,7 @@ class SocketTextFile:
         "errors",
         "mode",
     )
+    __module__ = "asock"
 
     def __init__(
         self,
