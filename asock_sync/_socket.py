@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 #: Sends never raise SIGPIPE (see asock_core.operations).
 _NOSIGNAL = int(getattr(_stdlib, "MSG_NOSIGNAL", 0))
+_DONTWAIT = int(getattr(_stdlib, "MSG_DONTWAIT", 0))
 
 
 class socket(SocketBase):
@@ -121,7 +122,7 @@ class socket(SocketBase):
         except BaseException as exc:
             self._busy -= 1
             if self._closing:
-                self._leave_closed(exc)
+                self._leave_closed(getattr(exc, "bytes_sent", None))
             raise
         self._busy -= 1
         if self._closing:
@@ -147,15 +148,15 @@ class socket(SocketBase):
                 self._leave_closed()
         return self._run(op(self, *args))
 
-    def _leave_closed(self, cause: BaseException | None = None) -> NoReturn:
+    def _leave_closed(self, bytes_sent: int | None = None) -> NoReturn:
         # The socket was closed during (or before) this call: the last call out
         # closes the descriptor that close() left open for it. The call fails
-        # with EBADF, keeping the bytes_sent of the error the shutdown caused.
+        # with EBADF, keeping the bytes_sent of what the shutdown interrupted.
         if not self._busy and self._io_refs <= 0:
             self._sock.close()
         error = closed_socket_error()
-        if cause is not None and hasattr(cause, "bytes_sent"):
-            error.bytes_sent = cause.bytes_sent  # type: ignore[attr-defined]
+        if bytes_sent is not None:
+            error.bytes_sent = bytes_sent  # type: ignore[attr-defined]
         raise error from None
 
     # -- closing -------------------------------------------------------------
@@ -314,7 +315,46 @@ class socket(SocketBase):
 
         The exception that ends it early carries ``bytes_sent``.
         """
+        if (
+            self._timeout is None
+            and isinstance(data, (bytes, bytearray))
+            and type(flags) is int
+            and not flags & _DONTWAIT
+        ):
+            # Blocking mode: one send blocks in the kernel until all of it is
+            # queued, as the stdlib's sendall does (a thread per connection
+            # pays no coroutine). What a signal or a mode switch cut short
+            # goes on through the operation layer, counted in bytes_sent.
+            sent = self._send_once_in_kernel(data, flags)
+            if sent >= len(data):
+                return
+            try:
+                self._run(ops.sendall(self, memoryview(data)[sent:], flags))
+            except BaseException as exc:
+                exc.bytes_sent = sent + getattr(exc, "bytes_sent", 0)  # type: ignore[attr-defined]
+                raise
+            return
         self._run(ops.sendall(self, data, flags))
+
+    def _send_once_in_kernel(self, data: Buffer, flags: int) -> int:
+        """One blocking send, counted in; 0 if the descriptor turned non-blocking meanwhile."""
+        self._busy += 1
+        sent = 0
+        try:
+            if not self._closing:
+                sent = self._sock.send(data, flags | _NOSIGNAL)
+        except BlockingIOError:
+            pass
+        except BaseException as exc:
+            self._busy -= 1
+            exc.bytes_sent = 0  # type: ignore[attr-defined]
+            if self._closing:
+                self._leave_closed(0)
+            raise
+        self._busy -= 1
+        if self._closing:
+            self._leave_closed(sent)
+        return sent
 
     def sendto(self, data: Buffer, *args: Any) -> int:
         """``sendto(data, address)`` or ``sendto(data, flags, address)``. Blocks like send."""
