@@ -15,6 +15,7 @@ import errno
 import operator
 import os
 import socket as _stdlib
+import sys
 import warnings
 from _thread import allocate_lock
 
@@ -74,6 +75,8 @@ def closed_socket_error() -> OSError:
 
 
 _C_LONG_MIN, _C_LONG_MAX = -(2**63), 2**63 - 1
+#: Python 3.12's setblocking takes any object for its truth value; 3.11's a C long.
+_FLAG_IS_TRUTH = sys.version_info >= (3, 12)
 
 #: Marks a socket whose descriptor was released: nobody may start waiting on it.
 _RELEASED: dict[object, ReadinessQueue] = {}
@@ -335,14 +338,18 @@ class SocketBase:
     def setblocking(self, flag: bool) -> None:
         """``setblocking(True)`` is ``settimeout(None)``; False is ``settimeout(0.0)``.
 
-        ``flag`` must be an integer (a bool), as for the stdlib: anything else
-        raises its TypeError (OverflowError if too big). Never waits.
+        ``flag`` is parsed as this Python's stdlib parses it: on 3.11 it must
+        be an integer (TypeError otherwise, OverflowError if too big), from
+        3.12 on any object counts by its truth value. Never waits.
         """
-        # Parsed as the stdlib parses it (a C long), without touching the
+        # Parsed as this Python's stdlib parses it, without touching the
         # descriptor: _set_timeout alone sets its mode.
-        value = operator.index(flag)
-        if not _C_LONG_MIN <= value <= _C_LONG_MAX:
-            raise OverflowError("Python int too large to convert to C long")
+        if _FLAG_IS_TRUTH:
+            value = bool(flag)
+        else:
+            value = operator.index(flag)
+            if not _C_LONG_MIN <= value <= _C_LONG_MAX:
+                raise OverflowError("Python int too large to convert to C long")
         if self.fileno() < 0:
             raise closed_socket_error()  # as the stdlib's fcntl on a closed socket
         self._set_timeout(None if value else 0.0)

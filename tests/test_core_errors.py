@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import inspect
 import socket as stdlib_socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,14 @@ import anyio
 import pytest
 
 import asock
+
+
+class _NoTruth:
+    """Neither an integer nor a truth value: every setblocking refuses it."""
+
+    def __bool__(self) -> bool:
+        raise ValueError("no truth value")
+
 
 GUARD = 10
 
@@ -50,8 +59,17 @@ CONNECTED: dict[str, Call] = {
     "settimeout-nan": lambda s: s.settimeout(float("nan")),
     "settimeout-inf": lambda s: s.settimeout(float("inf")),
     "settimeout-huge-int": lambda s: s.settimeout(2**70),
-    "setblocking-str": lambda s: s.setblocking("yes"),
-    "setblocking-none": lambda s: s.setblocking(None),
+    # 3.11 parses a C long, 3.12 on takes any object's truth value: this one
+    # fails on both (TypeError, then its __bool__'s ValueError).
+    "setblocking-no-truth": lambda s: s.setblocking(_NoTruth()),
+    **(
+        {
+            "setblocking-str": lambda s: s.setblocking("yes"),
+            "setblocking-none": lambda s: s.setblocking(None),
+        }
+        if sys.version_info < (3, 12)
+        else {}
+    ),
     "shutdown-bad-how": lambda s: s.shutdown(17),
     "getsockopt-bogus": lambda s: s.getsockopt(stdlib_socket.SOL_SOCKET, 99999),
     "setsockopt-bad-value": lambda s: s.setsockopt(
