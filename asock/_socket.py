@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from asock_core import operations as ops
 from asock_core.conversion import convert
-from asock_core.drivers import current_driver, forget_outside_waits, wait
+from asock_core.drivers import checkpoint, forget_outside_waits, wait
 from asock_core.socket_base import READ, SocketBase, closed_socket_error
 
 from ._makefile import socket_makefile
@@ -167,7 +167,7 @@ class socket(SocketBase, metaclass=_SocketClass):
         return wait(self, event, timeout)
 
     def _checkpoint(self) -> Awaitable[None]:
-        return current_driver().checkpoint()
+        return checkpoint()
 
     async def _resolve_address(self, address: tuple[Any, ...]) -> Any:
         sock = self._sock

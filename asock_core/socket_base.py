@@ -345,14 +345,15 @@ class SocketBase:
         # Parsed as this Python's stdlib parses it, without touching the
         # descriptor: _set_timeout alone sets its mode.
         if _FLAG_IS_TRUTH:
-            value = bool(flag)
+            blocking = bool(flag)
         else:
             value = operator.index(flag)
             if not _C_LONG_MIN <= value <= _C_LONG_MAX:
                 raise OverflowError("Python int too large to convert to C long")
+            blocking = bool(value)
         if self.fileno() < 0:
             raise closed_socket_error()  # as the stdlib's fcntl on a closed socket
-        self._set_timeout(None if value else 0.0)
+        self._set_timeout(None if blocking else 0.0)
 
     # -- closing -----------------------------------------------------------
 

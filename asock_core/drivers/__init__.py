@@ -74,26 +74,41 @@ def current_driver() -> Driver:
 _running_loop: Any = None
 _asyncio_wait_on: Any = None
 
+#: How many times a task of this process let others run inside an async
+#: front's call (a wait, or a fairness checkpoint). anyio's stream adapters
+#: compare it around an operation: unchanged means the call completed without
+#: yielding, and only then do they add a schedule point of their own.
+yields = 0
+
 
 def wait(s: SocketBase, event: int, timeout: float | None) -> Awaitable[bool]:
     """Wait for ``event`` on ``s`` through the driver of the library running here.
 
-    :func:`current_driver` then ``driver.wait``, with the asyncio case first
-    and the running loop looked up once: on Python 3.11 each look-up is a
-    ``getpid()`` system call, and this runs on every wait.
+    :func:`current_driver` then ``driver.wait``, with the running loop looked
+    up once (on Python 3.11 each look-up is a ``getpid()`` system call, and
+    this runs on every wait) and trio's mark checked once.
     """
-    global _running_loop, _asyncio_wait_on
+    global _running_loop, _asyncio_wait_on, yields
+    yields += 1
     sniffio = sys.modules.get("sniffio")
-    if sniffio is None or sniffio.thread_local.name != "trio":
-        if _running_loop is None:
-            from .asyncio_driver import DRIVER as ASYNCIO
-            from .asyncio_driver import running_loop
+    if sniffio is not None and sniffio.thread_local.name == "trio":
+        return (_trio_driver or current_driver()).wait(s, event, timeout)
+    if _running_loop is None:
+        from .asyncio_driver import DRIVER as ASYNCIO
+        from .asyncio_driver import running_loop
 
-            _running_loop, _asyncio_wait_on = running_loop, ASYNCIO.wait_on
-        loop = _running_loop()
-        if loop is not None:
-            return _asyncio_wait_on(loop, s, event, timeout)  # type: ignore[no-any-return]
+        _running_loop, _asyncio_wait_on = running_loop, ASYNCIO.wait_on
+    loop = _running_loop()
+    if loop is not None:
+        return _asyncio_wait_on(loop, s, event, timeout)  # type: ignore[no-any-return]
     return current_driver().wait(s, event, timeout)
+
+
+def checkpoint() -> Awaitable[None]:
+    """Let other tasks run once, through the driver of the library running here."""
+    global yields
+    yields += 1
+    return current_driver().checkpoint()
 
 
 def forget_outside_waits(s: SocketBase) -> None:

@@ -27,10 +27,18 @@ if TYPE_CHECKING:
 _FOREIGN_DETACH_WAIT = 1.0
 
 
-class _TrioQueue:
-    __slots__ = ("fd", "followers", "leading", "token")
+_current_trio_token = trio.lowlevel.current_trio_token
 
-    def __init__(self) -> None:
+
+class _TrioQueue:
+    """The tasks waiting for one kind of readiness on one socket."""
+
+    __slots__ = ("fd", "followers", "leading", "token", "wait_ready")
+
+    def __init__(self, event: int) -> None:
+        self.wait_ready = (
+            trio.lowlevel.wait_readable if event == READ else trio.lowlevel.wait_writable
+        )
         self.leading = False
         self.fd = -1
         self.followers: list[trio.lowlevel.Task] = []
@@ -52,12 +60,9 @@ class _TrioQueue:
             return True
         self.leading = True
         self.fd = fd
-        self.token = trio.lowlevel.current_trio_token()
+        self.token = _current_trio_token()
         try:
-            if event == READ:
-                await trio.lowlevel.wait_readable(fd)
-            else:
-                await trio.lowlevel.wait_writable(fd)
+            await self.wait_ready(fd)
         except trio.ClosedResourceError:
             pass  # notify_closing: the retried call fails with EBADF
         finally:
@@ -137,7 +142,7 @@ class TrioDriver:
 
         A plain function returning the waiting coroutine: one coroutine fewer per wait.
         """
-        queue = s._queue(_KEYS[event], _TrioQueue)
+        queue = s._queue(_KEYS[event], _TrioQueue, event)
         if queue is None:
             return _closing()  # the retried call reports EBADF
         assert type(queue) is _TrioQueue
