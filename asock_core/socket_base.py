@@ -20,6 +20,8 @@ import warnings
 from _thread import allocate_lock
 
 # typing is not imported at run time: it would be most of the import cost.
+from .kernel_calls import SocketState
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -84,7 +86,7 @@ _RELEASED: dict[object, ReadinessQueue] = {}
 _queues_lock = allocate_lock()
 
 
-class SocketBase:
+class SocketBase(SocketState):
     """State shared by ``asock.socket`` and ``asock_sync.socket``.
 
     Subclasses supply :meth:`_wait` (how to wait for readiness) and
@@ -92,7 +94,7 @@ class SocketBase:
     socket is here or in :mod:`asock_core.operations`.
     """
 
-    __slots__ = ("__weakref__", "_closed", "_io_refs", "_queues", "_sock", "_timeout")
+    __slots__ = ("__weakref__", "_closed", "_io_refs", "_queues")
 
     #: Whether the front runs on an event loop (``asock``). If so, calls that
     #: complete at once yield to the loop now and then, and host names in
@@ -104,8 +106,6 @@ class SocketBase:
     #: the front's driver (``asock``: the descriptor is always non-blocking).
     _kernel_blocks: ClassVar[bool] = False
 
-    _sock: _stdlib.socket
-    _timeout: float | None
     _queues: dict[object, ReadinessQueue] | None
 
     def __init__(

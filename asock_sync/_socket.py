@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from asock_core import operations as ops
 from asock_core.conversion import convert
 from asock_core.drivers import blocking
+from asock_core.kernel_calls import KernelCalls
 from asock_core.socket_base import SocketBase, closed_socket_error
 
 # typing is not imported at run time: it would be most of the import cost.
@@ -42,7 +43,7 @@ _NOSIGNAL = int(getattr(_stdlib, "MSG_NOSIGNAL", 0))
 _DONTWAIT = int(getattr(_stdlib, "MSG_DONTWAIT", 0))
 
 
-class socket(SocketBase):
+class socket(KernelCalls, SocketBase):
     """A blocking socket with the stdlib's interface and timeout semantics.
 
     ``socket(family=-1, type=-1, proto=-1, fileno=None)`` takes the stdlib's
@@ -58,19 +59,15 @@ class socket(SocketBase):
     another thread wakes threads blocked on the socket with ``OSError(EBADF)``.
     """
 
-    # _busy counts the calls under way. It is changed with ``+=``/``-=`` and
-    # no lock: under the GIL nothing can run between the read and the write
-    # of an int attribute (no call, no jump back), and a lock would add a
-    # tenth to the cost of a recv. _closing is set by close(); a call checks
-    # it after counting itself in, so either close() sees the call or the
-    # call sees close().
-    __slots__ = ("_busy", "_closing", "_mode_lock")
+    # _busy counts the calls under way and _closing is set by close() (both
+    # in asock_core.kernel_calls.SocketState, which says why no lock guards
+    # them). A call checks _closing after counting itself in, so either
+    # close() sees the call or the call sees close().
+    __slots__ = ("_mode_lock",)
     __module__ = "asock_sync"
 
     _kernel_blocks = True
 
-    _busy: int
-    _closing: bool
     _mode_lock: threading.Lock
 
     def _adopt(self, sock: _stdlib.socket, timeout: float | None) -> None:
@@ -224,44 +221,17 @@ class socket(SocketBase):
         """
         return self._run(ops.connect_ex(self, address))
 
-    # recv, recv_into and send spell _in_kernel out: they are what a blocking
-    # program calls most, and the extra frame costs about 3% of a send+recv
-    # pair (hot row). tests/test_sync_api.py holds them to _in_kernel's behaviour.
+    # recv, recv_into and send come from KernelCalls (compiled where it was
+    # built); with a timeout they wait here:
 
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        """Receive up to ``bufsize`` bytes; ``b""`` once the peer has closed.
-
-        Blocks until data or EOF arrives, as the timeout allows: raises
-        ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
-        ``TimeoutError`` when the timeout expires, OSError otherwise.
-        """
-        if self._timeout is None:
-            self._busy += 1
-            try:
-                if not self._closing:
-                    return self._sock.recv(bufsize, flags)
-            except BlockingIOError:
-                pass
-            finally:
-                self._busy -= 1
-                if self._closing:
-                    self._leave_closed()
+    def _recv_waiting(self, bufsize: int, flags: int = 0) -> bytes:
         return self._run(ops.recv(self, bufsize, flags))
 
-    def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
-        """Receive into ``buffer``; return the number of bytes received. Blocks like recv."""
-        if self._timeout is None:
-            self._busy += 1
-            try:
-                if not self._closing:
-                    return self._sock.recv_into(buffer, nbytes, flags)
-            except BlockingIOError:
-                pass
-            finally:
-                self._busy -= 1
-                if self._closing:
-                    self._leave_closed()
+    def _recv_into_waiting(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
         return self._run(ops.recv_into(self, buffer, nbytes, flags))
+
+    def _send_waiting(self, data: Buffer, flags: int = 0) -> int:
+        return self._run(ops.send(self, data, flags))
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
         """Receive up to ``bufsize`` bytes and the sender's address. Blocks like recv."""
@@ -288,27 +258,6 @@ class socket(SocketBase):
         if self._timeout is None:
             return self._in_kernel(self._sock.recvmsg_into, ops.recvmsg_into, *args)
         return self._run(ops.recvmsg_into(self, *args))
-
-    def send(self, data: Buffer, flags: int = 0) -> int:
-        """Send what fits of ``data``; return the number of bytes sent (never 0).
-
-        Blocks until at least one byte fits, as the timeout allows: raises
-        ``BlockingIOError`` in non-blocking mode or with MSG_DONTWAIT,
-        ``TimeoutError`` when the timeout expires, OSError (e.g.
-        ``BrokenPipeError``) otherwise.
-        """
-        if self._timeout is None:
-            self._busy += 1
-            try:
-                if not self._closing:
-                    return self._sock.send(data, flags | _NOSIGNAL if type(flags) is int else flags)
-            except BlockingIOError:
-                pass
-            finally:
-                self._busy -= 1
-                if self._closing:
-                    self._leave_closed()
-        return self._run(ops.send(self, data, flags))
 
     def sendall(self, data: Buffer, flags: int = 0) -> None:
         """Send all of ``data``; the timeout bounds the whole call.

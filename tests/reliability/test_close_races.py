@@ -24,7 +24,7 @@ from anyio import wait_all_tasks_blocked
 import asock
 import asock_sync
 import asock_sync._socket as asock_sync_socket_module
-from asock_core import operations
+from asock_core import kernel_calls, operations
 from asock_core.drivers import blocking
 
 from ._peers import GUARD, FullBacklog, fill_send_buffer, shrink_buffers
@@ -273,8 +273,13 @@ class ThreadWaiters:
 
 
 #: Where a waiting asock_sync thread sits: in the kernel under a front method
-#: or an operation (blocking mode), or in the blocking driver's poll.
-_WAITING_IN = {blocking.__file__, asock_sync_socket_module.__file__, operations.__file__}
+#: or an operation (blocking mode), or in the blocking driver's poll. With the
+#: compiled KernelCalls, recv/recv_into/send have no Python frame: the thread
+#: then sits in the test's own lambda, in the C call.
+_WAITING_IN = {
+    blocking.__file__, asock_sync_socket_module.__file__, operations.__file__,
+    kernel_calls.__file__, __file__,
+}
 
 
 def wait_until_blocked(threads: list[threading.Thread]) -> None:

@@ -1,0 +1,19 @@
+"""Build the optional compiled twin of asock_core.kernel_calls.
+
+The extension is optional: without a C compiler (or if it fails to build)
+the install goes on and asock uses its pure-Python code. Setting
+ASOCK_PURE_PYTHON=1 skips the build, and also makes an installed extension
+unused at run time.
+"""
+
+import os
+
+from setuptools import Extension, setup
+
+extensions = []
+if not os.environ.get("ASOCK_PURE_PYTHON"):
+    extensions.append(
+        Extension("asock_core._speedups", ["asock_core/_speedups.c"], optional=True)
+    )
+
+setup(ext_modules=extensions)
