@@ -26,8 +26,9 @@ typedef struct {
 
 static PyObject *str_recv, *str_recv_into, *str_send;
 static PyObject *str_recv_waiting, *str_recv_into_waiting, *str_send_waiting;
-static PyObject *str_leave_closed;
+static PyObject *str_leave_closed, *str_sendall_waiting, *str_bytes_sent;
 static PyObject *nosignal_flag;
+static long dontwait_flag;
 
 static int
 state_traverse(SocketState *self, visitproc visit, void *arg)
@@ -171,6 +172,132 @@ calls_send(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
     return kernel_call(self, str_send, str_send_waiting, args, nargs, kwnames, 1);
 }
 
+/* The front's _sendall_waiting(data, flags, sent), flags 0 when not given. */
+static PyObject *
+sendall_waiting(SocketState *self, PyObject *data, PyObject *flags, Py_ssize_t sent)
+{
+    PyObject *count = PyLong_FromSsize_t(sent);
+    if (count == NULL) {
+        return NULL;
+    }
+    PyObject *zero = NULL;
+    if (flags == NULL) {
+        flags = zero = PyLong_FromLong(0);
+        if (zero == NULL) {
+            Py_DECREF(count);
+            return NULL;
+        }
+    }
+    PyObject *stack[4] = {(PyObject *)self, data, flags, count};
+    PyObject *done = PyObject_VectorcallMethod(str_sendall_waiting, stack,
+                                               4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_XDECREF(zero);
+    Py_DECREF(count);
+    return done;
+}
+
+/* self._leave_closed(sent): closes the descriptor if last out, raises EBADF. */
+static PyObject *
+leave_closed(SocketState *self, Py_ssize_t sent)
+{
+    PyObject *count = PyLong_FromSsize_t(sent);
+    if (count == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyObject_CallMethodOneArg((PyObject *)self, str_leave_closed, count);
+    Py_DECREF(count);
+    return result;
+}
+
+/* sendall(data[, flags]): in blocking mode, for bytes and bytearray, one send
+   that blocks in the kernel until all of it is queued, as the stdlib's
+   sendall does; the rest (a signal, a mode switch) goes to _sendall_waiting. */
+static PyObject *
+calls_sendall(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (kwnames != NULL || nargs < 1 || nargs > 2) {
+        /* The front's signature reports the bad call. */
+        return call_waiting((PyObject *)self, str_sendall_waiting, args, nargs, kwnames);
+    }
+    PyObject *data = args[0];
+    PyObject *user_flags = nargs == 2 ? args[1] : NULL;
+    int fast = self->timeout == Py_None && self->sock != NULL &&
+               (PyBytes_CheckExact(data) || PyByteArray_CheckExact(data));
+    if (fast && user_flags != NULL) {
+        if (!PyLong_CheckExact(user_flags)) {
+            fast = 0;
+        }
+        else {
+            long value = PyLong_AsLong(user_flags);
+            if (value == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                fast = 0;
+            }
+            else if (value & dontwait_flag) {
+                fast = 0;
+            }
+        }
+    }
+    if (!fast) {
+        return sendall_waiting(self, data, user_flags, 0);
+    }
+    Py_ssize_t total = PyBytes_CheckExact(data) ? PyBytes_GET_SIZE(data) : PyByteArray_GET_SIZE(data);
+    PyObject *flags = user_flags ? PyNumber_Or(user_flags, nosignal_flag) : Py_NewRef(nosignal_flag);
+    if (flags == NULL) {
+        return NULL;
+    }
+    PyObject *sock = Py_NewRef(self->sock);
+    PyObject *stack[3] = {sock, data, flags};
+    PyObject *result = NULL;
+    self->busy++;
+    if (!self->closing) {
+        result = PyObject_VectorcallMethod(str_send, stack, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
+    self->busy--;
+    Py_DECREF(sock);
+    Py_DECREF(flags);
+    Py_ssize_t sent = 0;
+    if (result != NULL) {
+        sent = PyLong_AsSsize_t(result);
+        Py_DECREF(result);
+        if (sent == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    else if (PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_BlockingIOError) && !self->closing) {
+            PyErr_Clear(); /* another thread made the descriptor non-blocking meanwhile */
+        }
+        else {
+            PyObject *type, *value, *traceback;
+            PyErr_Fetch(&type, &value, &traceback);
+            PyErr_NormalizeException(&type, &value, &traceback);
+            if (value != NULL) {
+                PyObject *zero = PyLong_FromLong(0);
+                if (zero == NULL || PyObject_SetAttr(value, str_bytes_sent, zero) < 0) {
+                    PyErr_Clear();
+                }
+                Py_XDECREF(zero);
+            }
+            if (self->closing) {
+                Py_XDECREF(type);
+                Py_XDECREF(value);
+                Py_XDECREF(traceback);
+                return leave_closed(self, 0);
+            }
+            PyErr_Restore(type, value, traceback);
+            return NULL;
+        }
+    }
+    if (self->closing) {
+        return leave_closed(self, sent);
+    }
+    if (sent >= total) {
+        Py_RETURN_NONE;
+    }
+    return sendall_waiting(self, data, user_flags, sent);
+}
+
 static PyMethodDef calls_methods[] = {
     {"recv", (PyCFunction)(void (*)(void))calls_recv, METH_FASTCALL | METH_KEYWORDS,
      "recv(bufsize[, flags]) -> bytes\n\n"
@@ -181,6 +308,10 @@ static PyMethodDef calls_methods[] = {
     {"recv_into", (PyCFunction)(void (*)(void))calls_recv_into, METH_FASTCALL | METH_KEYWORDS,
      "recv_into(buffer[, nbytes[, flags]]) -> int\n\n"
      "Receive into buffer; return the number of bytes received. Blocks like recv."},
+    {"sendall", (PyCFunction)(void (*)(void))calls_sendall, METH_FASTCALL | METH_KEYWORDS,
+     "sendall(data[, flags]) -> None\n\n"
+     "Send all of data; the timeout bounds the whole call. The exception that\n"
+     "ends it early carries bytes_sent."},
     {"send", (PyCFunction)(void (*)(void))calls_send, METH_FASTCALL | METH_KEYWORDS,
      "send(data[, flags]) -> int\n\n"
      "Send what fits of data; return the number of bytes sent (never 0). Blocks\n"
@@ -233,7 +364,12 @@ PyInit__speedups(void)
     INTERN(str_recv_into_waiting, "_recv_into_waiting");
     INTERN(str_send_waiting, "_send_waiting");
     INTERN(str_leave_closed, "_leave_closed");
+    INTERN(str_sendall_waiting, "_sendall_waiting");
+    INTERN(str_bytes_sent, "bytes_sent");
 #undef INTERN
+#ifdef MSG_DONTWAIT
+    dontwait_flag = MSG_DONTWAIT;
+#endif
 #ifdef MSG_NOSIGNAL
     nosignal_flag = PyLong_FromLong(MSG_NOSIGNAL);
 #else

@@ -3,13 +3,13 @@
 :class:`SocketState` holds ``_sock`` (the stdlib socket), ``_timeout`` (the
 socket's own timeout), ``_busy`` (calls under way, counted by the sync
 front) and ``_closing`` (close() has begun). :class:`KernelCalls` gives the
-sync front ``recv``, ``recv_into`` and ``send``: in blocking mode each counts
+sync front ``recv``, ``recv_into``, ``send`` and ``sendall``: in blocking mode each counts
 itself in, makes the stdlib socket's call (which blocks in the kernel, one
 system call, as the stdlib's own does), counts itself out and reports a
 close() that happened meanwhile (``_leave_closed``). With a timeout, in
 non-blocking mode, or when another thread made the descriptor non-blocking
 meanwhile, the call goes to the front's ``_recv_waiting`` (``_recv_into_waiting``,
-``_send_waiting``), which waits through the operation layer.
+``_send_waiting``, ``_sendall_waiting``), which waits through the operation layer.
 
 Both classes have a compiled twin in ``asock_core/_speedups.c``, built at
 install time where a C compiler is found, and used unless the environment
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 #: Sends never raise SIGPIPE (see asock_core.operations).
 _NOSIGNAL = int(getattr(_stdlib, "MSG_NOSIGNAL", 0))
+_DONTWAIT = int(getattr(_stdlib, "MSG_DONTWAIT", 0))
 
 
 class SocketState:
@@ -58,7 +59,7 @@ class SocketState:
 
 
 class KernelCalls(SocketState):
-    """``recv``, ``recv_into`` and ``send`` for the sync front's blocking mode."""
+    """``recv``, ``recv_into``, ``send`` and ``sendall`` for the sync front's blocking mode."""
 
     __slots__ = ()
 
@@ -69,6 +70,8 @@ class KernelCalls(SocketState):
         def _recv_into_waiting(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int: ...
 
         def _send_waiting(self, data: Buffer, flags: int = 0) -> int: ...
+
+        def _sendall_waiting(self, data: Buffer, flags: int, sent: int) -> None: ...
 
         def _leave_closed(self, bytes_sent: int | None = None) -> NoReturn: ...
 
@@ -129,6 +132,41 @@ class KernelCalls(SocketState):
                     self._leave_closed()
         return self._send_waiting(data, flags)
 
+
+    def sendall(self, data: Buffer, flags: int = 0) -> None:
+        """Send all of ``data``; the timeout bounds the whole call.
+
+        The exception that ends it early carries ``bytes_sent``. In blocking
+        mode one send blocks in the kernel until all of it is queued, as the
+        stdlib's sendall does; what a signal or a mode switch cuts short goes
+        on through the front's ``_sendall_waiting``.
+        """
+        if (
+            self._timeout is None
+            and type(data) in (bytes, bytearray)
+            and type(flags) is int
+            and not flags & _DONTWAIT
+        ):
+            self._busy += 1
+            sent = 0
+            try:
+                if not self._closing:
+                    sent = self._sock.send(data, flags | _NOSIGNAL)
+            except BlockingIOError:
+                pass
+            except BaseException as exc:
+                self._busy -= 1
+                exc.bytes_sent = 0  # type: ignore[attr-defined]
+                if self._closing:
+                    self._leave_closed(0)
+                raise
+            self._busy -= 1
+            if self._closing:
+                self._leave_closed(sent)
+            if sent == len(data):  # type: ignore[arg-type]
+                return None
+            return self._sendall_waiting(data, flags, sent)
+        return self._sendall_waiting(data, flags, 0)
 
 #: Whether the compiled twin is in use.
 COMPILED = False

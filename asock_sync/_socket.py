@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-#: Sends never raise SIGPIPE (see asock_core.operations).
-_NOSIGNAL = int(getattr(_stdlib, "MSG_NOSIGNAL", 0))
-_DONTWAIT = int(getattr(_stdlib, "MSG_DONTWAIT", 0))
 
 
 class socket(KernelCalls, SocketBase):
@@ -221,8 +218,8 @@ class socket(KernelCalls, SocketBase):
         """
         return self._run(ops.connect_ex(self, address))
 
-    # recv, recv_into and send come from KernelCalls (compiled where it was
-    # built); with a timeout they wait here:
+    # recv, recv_into, send and sendall come from KernelCalls (compiled where
+    # it was built); with a timeout they wait here:
 
     def _recv_waiting(self, bufsize: int, flags: int = 0) -> bytes:
         return self._run(ops.recv(self, bufsize, flags))
@@ -259,51 +256,17 @@ class socket(KernelCalls, SocketBase):
             return self._in_kernel(self._sock.recvmsg_into, ops.recvmsg_into, *args)
         return self._run(ops.recvmsg_into(self, *args))
 
-    def sendall(self, data: Buffer, flags: int = 0) -> None:
-        """Send all of ``data``; the timeout bounds the whole call.
-
-        The exception that ends it early carries ``bytes_sent``.
-        """
-        if (
-            self._timeout is None
-            and isinstance(data, (bytes, bytearray))
-            and type(flags) is int
-            and not flags & _DONTWAIT
-        ):
-            # Blocking mode: one send blocks in the kernel until all of it is
-            # queued, as the stdlib's sendall does (a thread per connection
-            # pays no coroutine). What a signal or a mode switch cut short
-            # goes on through the operation layer, counted in bytes_sent.
-            sent = self._send_once_in_kernel(data, flags)
-            if sent >= len(data):
-                return
-            try:
-                self._run(ops.sendall(self, memoryview(data)[sent:], flags))
-            except BaseException as exc:
-                exc.bytes_sent = sent + getattr(exc, "bytes_sent", 0)  # type: ignore[attr-defined]
-                raise
+    def _sendall_waiting(self, data: Buffer, flags: int, sent: int) -> None:
+        if not sent:
+            self._run(ops.sendall(self, data, flags))
             return
-        self._run(ops.sendall(self, data, flags))
-
-    def _send_once_in_kernel(self, data: Buffer, flags: int) -> int:
-        """One blocking send, counted in; 0 if the descriptor turned non-blocking meanwhile."""
-        self._busy += 1
-        sent = 0
+        # What a signal or a mode switch cut short of a blocking-mode send
+        # goes on here, counted in bytes_sent.
         try:
-            if not self._closing:
-                sent = self._sock.send(data, flags | _NOSIGNAL)
-        except BlockingIOError:
-            pass
+            self._run(ops.sendall(self, memoryview(data)[sent:], flags))
         except BaseException as exc:
-            self._busy -= 1
-            exc.bytes_sent = 0  # type: ignore[attr-defined]
-            if self._closing:
-                self._leave_closed(0)
+            exc.bytes_sent = sent + getattr(exc, "bytes_sent", 0)  # type: ignore[attr-defined]
             raise
-        self._busy -= 1
-        if self._closing:
-            self._leave_closed(sent)
-        return sent
 
     def sendto(self, data: Buffer, *args: Any) -> int:
         """``sendto(data, address)`` or ``sendto(data, flags, address)``. Blocks like send."""
