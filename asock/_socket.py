@@ -250,7 +250,9 @@ class socket(SocketBase, metaclass=_SocketClass):
     def detach(self) -> int:
         """Give up the descriptor without closing it and return it.
 
-        Waiting tasks wake with EBADF, as on close. Never waits.
+        Waiting tasks wake with EBADF, as on close. Returns at once, but from
+        another thread than a trio or uvloop loop that watches the descriptor:
+        then it waits (1 s at most) for that loop to forget it.
         """
         forget_outside_waits(self)
         return super().detach()

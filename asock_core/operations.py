@@ -2,7 +2,8 @@
 
 Each operation follows the same plan, taken from trio's socket wrapper:
 
-1. make the system call at once (the OS socket is always non-blocking);
+1. make the system call at once, never blocking in the kernel unless the
+   call is in blocking mode (see below);
 2. only if it would block, wait for readiness through ``s._wait``, a hook the
    front supplies (an event-loop wait in ``asock``, a blocking ``poll`` in
    ``asock_sync``);

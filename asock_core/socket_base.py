@@ -399,7 +399,11 @@ class SocketBase(SocketState):
     def detach(self) -> int:
         """Give up the descriptor without closing it and return it.
 
-        Waiters wake with EBADF, as on close. Never waits.
+        Waiters on an event loop wake with EBADF, as on close (threads of the
+        sync front blocked in the kernel return when their call completes).
+        Returns at once, but for a detach from another thread than a trio or
+        uvloop loop that watches the descriptor: it waits (1 s at most) for
+        that loop to forget it, so that the descriptor handed back is free.
         """
         self._closed = True
         fd = self._release_descriptor(self._sock.detach, closing=False)
