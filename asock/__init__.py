@@ -5,7 +5,7 @@ and exceptions are the very same objects (``asock.AF_INET is
 socket.AF_INET``, ``asock.timeout is TimeoutError``) and the pure functions
 are the stdlib's own. :class:`asock.socket` is an awaitable socket for
 asyncio, uvloop and trio, and everything that can wait, name resolution
-included, is a coroutine. The blocking twin is :mod:`asock_sync`.
+included, is a coroutine. The blocking front is :mod:`asock_sync`.
 """
 
 

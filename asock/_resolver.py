@@ -3,7 +3,7 @@
 Lookups run in a worker thread (``anyio.to_thread``) and may be cancelled: the
 caller stops waiting at once and the thread's late answer is dropped. Numeric
 hosts are answered in the task, with no thread. A test or an application may
-install a :class:`HostnameResolver` for the current event loop (the twin of
+install a :class:`HostnameResolver` for the current event loop (the counterpart of
 trio's ``set_custom_hostname_resolver``), for example to make ``localhost``
 resolve to both ``::1`` and ``127.0.0.1``.
 """

@@ -40,6 +40,11 @@ WRAPPED = frozenset(
     }
 )
 
+#: Public names of the stdlib module that its ``__all__`` leaves out but its
+#: documentation and users reach for: the enums of getaddrinfo's flags and of
+#: the message flags (documented with the constants), and the errno values
+#: the module imports for its own use, which code written against it reads as
+#: ``socket.EAGAIN`` (CPython's test_socket does).
 _EXTRA_PUBLIC = ("AddressInfo", "MsgFlag", "EAGAIN", "EBADF", "EWOULDBLOCK")
 
 #: Every public name of the stdlib module that is passed through as it is.
@@ -56,7 +61,7 @@ def export_into(namespace: dict[str, Any], *, include_resolvers: bool = False) -
     """Copy the pass-through names into ``namespace`` and return their names.
 
     With ``include_resolvers`` the stdlib's blocking resolver functions are
-    copied too (the blocking facade uses them as they are).
+    copied too (the sync front uses them as they are).
     """
     names = list(PASSTHROUGH)
     if include_resolvers:

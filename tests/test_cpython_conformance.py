@@ -108,26 +108,26 @@ def test_known_failures_are_documented() -> None:
 
 def test_asock_sync_passes_what_the_stdlib_passes(tmp_path: Path) -> None:
     outcomes = _run(tmp_path / "full", {"stdlib": [], "asock_sync": []})
-    stdlib, facade = outcomes["stdlib"], outcomes["asock_sync"]
+    stdlib, sync_front = outcomes["stdlib"], outcomes["asock_sync"]
     known = _known_failures()
 
     stdlib_passed = {test_id for test_id, outcome in stdlib.items() if outcome == "pass"}
-    facade_passed = {test_id for test_id, outcome in facade.items() if outcome == "pass"}
+    sync_front_passed = {test_id for test_id, outcome in sync_front.items() if outcome == "pass"}
     assert len(stdlib_passed) > 500, "the stdlib run passed suspiciously few tests"
 
-    unexpected = sorted(stdlib_passed - facade_passed - known.keys())
+    unexpected = sorted(stdlib_passed - sync_front_passed - known.keys())
     flaky = []
     if unexpected:
         # One more chance each, as CPython's own test runner gives failed tests:
         # a few of its tests are timing-sensitive under load.
         rerun = _run(tmp_path / "rerun", {"asock_sync": unexpected})["asock_sync"]
         flaky = [test_id for test_id in unexpected if rerun.get(test_id) == "pass"]
-        facade_passed.update(flaky)
-    failing = [f"{t}: {facade.get(t, 'not run')}" for t in unexpected if t not in flaky]
+        sync_front_passed.update(flaky)
+    failing = [f"{t}: {sync_front.get(t, 'not run')}" for t in unexpected if t not in flaky]
     assert not failing, "CPython tests failing only with asock_sync:\n" + "\n".join(failing)
     allowed_missing = len(stdlib_passed & known.keys())
-    assert len(facade_passed) >= len(stdlib_passed) - allowed_missing
-    stale = sorted(known.keys() & facade_passed)
+    assert len(sync_front_passed) >= len(stdlib_passed) - allowed_missing
+    stale = sorted(known.keys() & sync_front_passed)
     assert not stale, (
         f"listed in {KNOWN_FAILURES.name} for {VERSION} but passing: drop {VERSION} from "
         "their entries:\n" + "\n".join(stale)
@@ -135,6 +135,6 @@ def test_asock_sync_passes_what_the_stdlib_passes(tmp_path: Path) -> None:
 
     print(
         f"\nCPython {VERSION} test_socket: stdlib passes {len(stdlib_passed)}, "
-        f"asock_sync passes {len(facade_passed)}, {len(known)} known failures listed "
+        f"asock_sync passes {len(sync_front_passed)}, {len(known)} known failures listed "
         f"for {VERSION}; passed only when re-run: {flaky or 'none'}"
     )

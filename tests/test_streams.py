@@ -109,7 +109,7 @@ async def test_adopting_an_asock_sync_socket_detaches_it() -> None:
     fd = a.fileno()
     stream = await UNIXSocketStream.from_socket(a)
     async with stream:
-        assert a.fileno() == -1  # the facade object gave its descriptor away
+        assert a.fileno() == -1  # the sync-front object gave its descriptor away
         assert stream.asock_socket.fileno() == fd
         b.sendall(b"x")
         assert await stream.receive() == b"x"

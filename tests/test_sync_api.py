@@ -214,7 +214,7 @@ def test_recvmsg_into_and_sendmsg_pass_descriptors(no_fd_leak_sync: None) -> Non
         os.close(write_end)
 
 
-def test_send_fds_and_recv_fds_accept_facade_sockets(no_fd_leak_sync: None) -> None:
+def test_send_fds_and_recv_fds_accept_sync_front_sockets(no_fd_leak_sync: None) -> None:
     a, b = asock_sync.socketpair()
     read_end, write_end = os.pipe()
     try:

@@ -72,9 +72,8 @@ def adopt(
     connected/bound as required. Never waits. The adapter made from it
     then sets the socket's timeout to None.
     """
-    if isinstance(sock_or_fd, socket):
-        probe: Any = sock_or_fd
-    elif isinstance(sock_or_fd, (_stdlib.socket, SocketBase)):
+    probe: Any
+    if isinstance(sock_or_fd, (_stdlib.socket, SocketBase)):  # asock's sockets included
         probe = sock_or_fd
     elif isinstance(sock_or_fd, int):
         try:
