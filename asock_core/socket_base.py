@@ -221,6 +221,22 @@ class SocketBase(SocketState):
                 queue = queues[key] = factory(*args)
         return queue
 
+    def _drop_queues(self, stale: Callable[[object], bool]) -> list[ReadinessQueue]:
+        """Remove and return the driver's queues whose key ``stale(key)`` says is gone.
+
+        For a queue made for an event loop that has closed since: the socket
+        now waits on another loop. Cheap while the socket has a single queue.
+        Drivers undo what the returned queues hold themselves.
+        """
+        queues = self._queues
+        if not queues or len(queues) < 2:
+            return []
+        with _queues_lock:
+            queues = self._queues
+            if not queues or queues is _RELEASED:
+                return []
+            return [queues.pop(key) for key in [key for key in queues if stale(key)]]
+
     def _released(self) -> bool:
         """Whether close() or detach() has begun (waiters must not block)."""
         return self._queues is _RELEASED

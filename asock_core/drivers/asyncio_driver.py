@@ -69,11 +69,14 @@ if hasattr(select, "epoll"):
     class _EpollQueue:
         """One socket's registration with a hub, and the tasks waiting on it."""
 
-        __slots__ = ("fd", "hub", "readers", "watches_write", "writers")
+        __slots__ = ("fd", "fresh", "hub", "readers", "watches_write", "writers")
 
         def __init__(self, hub: _EpollHub, fd: int) -> None:
             self.hub = hub
             self.fd = fd
+            # Until its first wait: the socket may still hold a queue for a
+            # loop that closed since (see _drop_stale).
+            self.fresh = True
             self.readers: _Waiters = []
             self.writers: _Waiters = []
             # EPOLLOUT is added on the first wait for writing: most sockets never
@@ -150,6 +153,13 @@ if hasattr(select, "epoll"):
                 except RuntimeError:  # closed meanwhile
                     self._shut()
 
+        def drop(self) -> None:
+            """Let go of a hub whose loop has closed (nobody can wait on it)."""
+            self.queues.clear()  # a socket's later close() finds nothing to forget
+            if _hubs.get(self.loop) is self:
+                del _hubs[self.loop]
+            self.epoll.close()
+
         def _shut(self) -> None:
             if self.queues and not self.loop.is_closed():
                 # A close from another thread emptied the hub, and before this
@@ -182,6 +192,11 @@ if hasattr(select, "epoll"):
         fd = s.fileno()
         hub = _hubs.get(loop)
         if hub is None:
+            # A new loop: the hubs of loops closed since (pytest-asyncio's
+            # loop per test, asyncio.run() in turn) go with their descriptors,
+            # even those still holding an idle socket.
+            for old in [old for old in list(_hubs.values()) if old.loop.is_closed()]:
+                old.drop()
             hub = _hubs[loop] = _EpollHub(loop)
         return hub.register(fd)
 
@@ -232,11 +247,12 @@ class _LoopRegistration:
     nobody waiting), so that loop keeps asock's own edge-triggered hub.
     """
 
-    __slots__ = ("fd", "loop", "readers", "reading", "writers", "writing")
+    __slots__ = ("fd", "fresh", "loop", "readers", "reading", "writers", "writing")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, s: SocketBase) -> None:
         self.loop = loop
         self.fd = s.fileno()
+        self.fresh = True  # until its first wait (see _drop_stale)
         self.readers: _Waiters = []
         self.writers: _Waiters = []
         self.reading = False
@@ -323,6 +339,25 @@ class _LoopRegistration:
         return None
 
 
+def _drop_stale(s: SocketBase, loop: asyncio.AbstractEventLoop) -> None:
+    """Drop ``s``'s queues for event loops that have closed.
+
+    Run on a socket's first wait on ``loop``: a socket that waited on a loop
+    now closed (the loop of the previous test, or of an earlier
+    ``asyncio.run()``) would otherwise keep that loop, its hub and the hub's
+    epoll descriptor until the socket closes.
+    """
+
+    def stale(key: object) -> bool:
+        return key is not loop and isinstance(key, asyncio.AbstractEventLoop) and key.is_closed()
+
+    for queue in s._drop_queues(stale):
+        hub = getattr(queue, "hub", None)
+        if hub is not None:
+            hub.forget(queue)
+        # a _LoopRegistration of a closed loop holds nothing to undo
+
+
 def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:
     return type(loop).__module__.startswith("uvloop")
 
@@ -353,10 +388,16 @@ class AsyncioDriver:
             registration = s._queue(loop, _LoopRegistration, loop, s)
             if registration is None:
                 return _closing()  # the retried call reports EBADF
+            if registration.fresh:  # type: ignore[attr-defined]
+                registration.fresh = False  # type: ignore[attr-defined]
+                _drop_stale(s, loop)
             return registration.park(event, timeout)  # type: ignore[attr-defined,no-any-return]
         queue: _EpollQueue | None = s._queue(loop, _register, loop, s)  # type: ignore[assignment]
         if queue is None:
             return _closing()  # the retried call reports EBADF
+        if queue.fresh:
+            queue.fresh = False
+            _drop_stale(s, loop)
         if event == READ:
             return _park(loop, queue.readers, timeout)
         if not queue.watches_write:
