@@ -19,7 +19,7 @@ uvloop = pytest.importorskip("uvloop")
 
 pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="uvloop has no Windows build"),
-    pytest.mark.filterwarnings("ignore:Overriding the \"event_loop_policy\":DeprecationWarning"),
+    pytest.mark.filterwarnings('ignore:Overriding the "event_loop_policy":DeprecationWarning'),
 ]
 
 
