@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import anyio
     from typing_extensions import Buffer
 
-import anyio
 
 from asock_core import conversion
 from asock_core import operations as ops
@@ -173,6 +173,8 @@ async def create_connection(
     ``all_errors`` an ``ExceptionGroup`` of all of them in address order, as
     the stdlib does (whichever attempt happened to fail first).
     """
+    import anyio  # here, not at the top: `import asock` must not load anyio
+
     host, port = address
     infos = _interleave(await getaddrinfo(host, port, 0, _stdlib.SOCK_STREAM))
     if not infos:

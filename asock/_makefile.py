@@ -30,12 +30,11 @@ from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar, overload
 
-import anyio
-
 from asock_core import operations as ops
 from asock_core.socket_base import READ, WRITE
 
 if TYPE_CHECKING:
+    import anyio
     from typing_extensions import Buffer
 
     from ._socket import socket
@@ -315,6 +314,8 @@ class SocketFile:
         """
         if self._closed:
             raise _closed_file()
+        import anyio  # here, not at the top: `import asock` must not load anyio
+
         with anyio.CancelScope() as scope:
             self._scopes.add(scope)
             try:

@@ -14,10 +14,11 @@ import socket as _stdlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio.to_thread
-from anyio.lowlevel import RunVar
+if TYPE_CHECKING:
+    from anyio.lowlevel import RunVar
+
 
 T = TypeVar("T")
 
@@ -41,7 +42,17 @@ class HostnameResolver(ABC):
         """Return ``(host, port)`` like ``socket.getnameinfo`` does."""
 
 
-_custom_resolver: RunVar[HostnameResolver | None] = RunVar("asock_custom_resolver", None)
+_resolver_var: RunVar[HostnameResolver | None] | None = None
+
+
+def _custom_resolver() -> RunVar[HostnameResolver | None]:
+    """The per-event-loop resolver variable, made on first use (anyio is loaded then)."""
+    global _resolver_var
+    if _resolver_var is None:
+        from anyio.lowlevel import RunVar
+
+        _resolver_var = RunVar("asock_custom_resolver", None)
+    return _resolver_var
 
 
 def set_custom_hostname_resolver(resolver: HostnameResolver | None) -> HostnameResolver | None:
@@ -50,12 +61,14 @@ def set_custom_hostname_resolver(resolver: HostnameResolver | None) -> HostnameR
     ``None`` restores the system resolver. Must be called inside the event
     loop (asyncio, uvloop or trio) whose lookups it should answer.
     """
-    previous = _custom_resolver.get()
-    _custom_resolver.set(resolver)
+    previous = _custom_resolver().get()
+    _custom_resolver().set(resolver)
     return previous
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    import anyio.to_thread  # here, not at the top: `import asock` must not load anyio
+
     return await anyio.to_thread.run_sync(partial(fn, *args), abandon_on_cancel=True)
 
 
@@ -84,7 +97,7 @@ async def getaddrinfo(
         # lookup's answer too.
         if exc.errno != _stdlib.EAI_NONAME:
             raise
-    resolver = _custom_resolver.get()
+    resolver = _custom_resolver().get()
     if resolver is not None:
         return await resolver.getaddrinfo(host, port, family, type, proto, flags)
     return await _in_thread(_stdlib.getaddrinfo, host, port, family, type, proto, flags)
@@ -96,7 +109,7 @@ async def getnameinfo(sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
     Waits for the lookup, off the event loop; cancellable. Raises
     ``gaierror`` as the stdlib does.
     """
-    resolver = _custom_resolver.get()
+    resolver = _custom_resolver().get()
     if resolver is not None:
         return await resolver.getnameinfo(sockaddr, flags)
     return await _in_thread(_stdlib.getnameinfo, sockaddr, flags)
@@ -175,7 +188,7 @@ async def resolve_address(family: int, type: int, proto: int, address: tuple[Any
     ``gaierror``.
     """
     host, *rest = address
-    if _custom_resolver.get() is None and isinstance(host, str) and host.isascii():
+    if _custom_resolver().get() is None and isinstance(host, str) and host.isascii():
         # The socket calls hand an ASCII name to the system resolver as it is;
         # getaddrinfo() would IDNA-encode it and reject names they accept ("a..b").
         host = host.encode("ascii")

@@ -39,8 +39,6 @@ from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, Self, overload
 
-import anyio
-
 from ._makefile import (
     _BINARY_MODES,
     _TEXT_MODES,
@@ -57,6 +55,7 @@ from ._makefile import (
 from ._socket import socket
 
 if TYPE_CHECKING:
+    import anyio
     from typing_extensions import Buffer
 
 #: How much plaintext goes into one record (TLS's largest).
@@ -91,6 +90,8 @@ async def _wait_event(event: anyio.Event, deadline: float | None) -> None:
         return
     if deadline == NO_WAIT:
         raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+    import anyio  # here, not at the top: `import asock` must not load anyio
+
     with anyio.move_on_after(deadline - monotonic()):
         await event.wait()
         return
@@ -123,6 +124,8 @@ class _Turn:
     async def wait(self, deadline: float | None, guard: Guard) -> None:
         """Wait until the task that has the turn ends it (made only when someone waits)."""
         if self._done is None:
+            import anyio  # here, not at the top: `import asock` must not load anyio
+
             self._done = anyio.Event()
         await guard(_wait_event, self._done, deadline)
 

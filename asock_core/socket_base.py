@@ -71,6 +71,63 @@ class ForgetCountdown:
         os.close(self.fd)
 
 
+#: How long detach() in another thread waits for the loop that watches the
+#: descriptor to forget it (seconds); only a loop blocked outside its event
+#: loop takes long.
+FOREIGN_DETACH_WAIT = 1.0
+
+
+def forget_on_owner(
+    schedule: Callable[[Callable[[], None]], object],
+    forget: Callable[[], None],
+    owner_gone: type[BaseException],
+    closing: bool,
+) -> Callable[[ForgetCountdown], None] | None:
+    """A ``wake_closing`` result for a loop that runs in another thread.
+
+    Only the loop's own thread may touch its registrations, and it must
+    forget the descriptor before the number can be reused. ``schedule`` runs
+    a function on that loop (``call_soon_threadsafe``, ``run_sync_soon``) and
+    raises ``owner_gone`` once the loop is over; ``forget`` drops the
+    descriptor from it and wakes its waiters. For close() the descriptor is
+    handed over: the loop forgets it and then it is closed, and close() does
+    not wait (two loops closing each other's sockets never stall each
+    other). detach() must hand the descriptor back already forgotten, so it
+    waits for the loop, at most FOREIGN_DETACH_WAIT seconds.
+    """
+    if closing:
+
+        def close_later(countdown: ForgetCountdown) -> None:
+            def forget_then_close() -> None:
+                try:
+                    forget()
+                finally:
+                    countdown.forgotten()
+
+            try:
+                schedule(forget_then_close)
+            except owner_gone:  # the loop is over: nothing watches the descriptor
+                countdown.forgotten()
+
+        return close_later
+    import threading  # here: asock_sync, which never gets here, must not pay for it
+
+    forgotten = threading.Event()
+
+    def forget_now() -> None:
+        try:
+            forget()
+        finally:
+            forgotten.set()
+
+    try:
+        schedule(forget_now)
+    except owner_gone:
+        return None
+    forgotten.wait(FOREIGN_DETACH_WAIT)
+    return None
+
+
 def closed_socket_error() -> OSError:
     """The error the stdlib raises for an operation on a closed socket."""
     return OSError(errno.EBADF, os.strerror(errno.EBADF))

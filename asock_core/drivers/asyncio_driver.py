@@ -33,20 +33,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import select
-import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from ..socket_base import READ
+from ..socket_base import READ, forget_on_owner
 
 if TYPE_CHECKING:
     from ..socket_base import ForgetCountdown, SocketBase
 
 _Waiters = list["asyncio.Future[bool]"]
-
-#: How long detach() in another thread waits for a uvloop loop to forget the
-#: descriptor (seconds).
-_FOREIGN_DETACH_WAIT = 1.0
 
 
 def _wake(waiters: _Waiters) -> None:
@@ -304,39 +299,8 @@ class _LoopRegistration:
         if running_loop() is self.loop:
             self._forget()
             return None
-        if closing:
-            # close() from another thread hands the descriptor to the loop,
-            # which forgets it and then closes it; close() does not wait.
-            def close_later(countdown: ForgetCountdown) -> None:
-                def forget() -> None:
-                    try:
-                        self._forget()
-                    finally:
-                        countdown.forgotten()
-
-                try:
-                    self.loop.call_soon_threadsafe(forget)
-                except RuntimeError:  # the loop is closed: nothing watches the descriptor
-                    countdown.forgotten()
-
-            return close_later
-        # detach() must hand the descriptor back at once, forgotten: wait for
-        # the loop, for a bounded time (only a loop blocked outside its event
-        # loop takes long).
-        forgotten = threading.Event()
-
-        def forget_now() -> None:
-            try:
-                self._forget()
-            finally:
-                forgotten.set()
-
-        try:
-            self.loop.call_soon_threadsafe(forget_now)
-        except RuntimeError:
-            return None
-        forgotten.wait(_FOREIGN_DETACH_WAIT)
-        return None
+        # RuntimeError: the loop is closed, nothing watches the descriptor.
+        return forget_on_owner(self.loop.call_soon_threadsafe, self._forget, RuntimeError, closing)
 
 
 def _drop_stale(s: SocketBase, loop: asyncio.AbstractEventLoop) -> None:

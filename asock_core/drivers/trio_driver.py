@@ -10,21 +10,16 @@ socket uses ``notify_closing``, which wakes the leader with
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..socket_base import READ, WRITE
+from ..socket_base import READ, WRITE, forget_on_owner
 
 if TYPE_CHECKING:
     from ..socket_base import ForgetCountdown, SocketBase
 
-
-#: How long detach() in another thread waits for the trio thread to forget the
-#: descriptor (seconds); only a trio thread blocked outside the event loop takes long.
-_FOREIGN_DETACH_WAIT = 1.0
 
 
 _current_trio_token = trio.lowlevel.current_trio_token
@@ -82,42 +77,12 @@ class _TrioQueue:
         if trio.lowlevel.in_trio_run() and trio.lowlevel.current_trio_token() is token:
             trio.lowlevel.notify_closing(fd)
             return None
-        # Another thread: only trio's own thread may touch its I/O manager,
-        # and it must forget this descriptor before the number can be reused
-        # (or a new socket waiting on it finds it taken: BusyResourceError).
-        if closing:
-            # close() hands the descriptor over: the trio thread forgets it
-            # and closes it, and the closing thread does not wait. Two trio
-            # threads closing each other's sockets so never stall each other.
-            def close_later(countdown: ForgetCountdown) -> None:
-                def forget() -> None:
-                    try:
-                        trio.lowlevel.notify_closing(fd)
-                    finally:
-                        countdown.forgotten()
-
-                try:
-                    token.run_sync_soon(forget)
-                except trio.RunFinishedError:
-                    countdown.forgotten()  # that run is over: its I/O manager is gone
-
-            return close_later
-        # detach() must hand the descriptor back at once, forgotten: wait for
-        # the trio thread, for a bounded time (it may itself be blocked).
-        forgotten = threading.Event()
-
-        def forget_now() -> None:
-            try:
-                trio.lowlevel.notify_closing(fd)
-            finally:
-                forgotten.set()
-
-        try:
-            token.run_sync_soon(forget_now)
-        except trio.RunFinishedError:
-            return None
-        forgotten.wait(_FOREIGN_DETACH_WAIT)
-        return None
+        # Another thread: only trio's own thread may touch its I/O manager
+        # (a new socket on a number trio still holds gets BusyResourceError).
+        return forget_on_owner(
+            token.run_sync_soon, lambda: trio.lowlevel.notify_closing(fd),
+            trio.RunFinishedError, closing,
+        )
 
 
 #: The keys of a socket's two trio queues (made once: a wait allocates nothing).
