@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import trustme
 
 BACKENDS = [
     pytest.param(("asyncio", {}), id="asyncio"),
@@ -64,3 +66,25 @@ def no_fd_leak_sync() -> Iterator[None]:
     before = open_fds()
     yield
     _assert_no_new_fds(before)
+
+
+@pytest.fixture(scope="session")
+def authority() -> trustme.CA:
+    """A certificate authority for the TLS tests (trustme)."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def server_context(authority: trustme.CA) -> ssl.SSLContext:
+    """A fresh server context with a certificate for localhost and 127.0.0.1."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def client_context(authority: trustme.CA) -> ssl.SSLContext:
+    """A fresh client context that trusts ``authority``."""
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    return context

@@ -20,7 +20,6 @@ from typing import Any
 
 import anyio
 import pytest
-import trustme
 from anyio import (
     BrokenResourceError,
     BusyResourceError,
@@ -419,25 +418,6 @@ async def test_from_socket_rejects_unsuitable_sockets(impl: Implementation) -> N
 
 
 # -- layered streams -----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    return context
-
-
-@pytest.fixture(scope="module")
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
 
 
 async def test_tls_listener_and_connect_tcp_tls(
