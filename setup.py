@@ -1,4 +1,4 @@
-"""Build the optional compiled twin of asock_core.kernel_calls.
+"""Build the optional compiled twins of asock_core.kernel_calls and async_calls.
 
 The extension is optional: without a C compiler (or if it fails to build)
 the install goes on and asock uses its pure-Python code. Setting
@@ -13,7 +13,12 @@ from setuptools import Extension, setup
 extensions = []
 if not os.environ.get("ASOCK_PURE_PYTHON"):
     extensions.append(
-        Extension("asock_core._speedups", ["asock_core/_speedups.c"], optional=True)
+        Extension(
+            "asock_core._speedups",
+            ["asock_core/_speedups.c", "asock_core/_async_calls.c"],
+            depends=["asock_core/_socket_state.h"],
+            optional=True,
+        )
     )
 
 setup(ext_modules=extensions)

@@ -1,8 +1,10 @@
 """``asock.socket``: the awaitable socket, a thin front over the operation layer.
 
-Every method that can wait is a coroutine from :mod:`asock_core.operations`;
-this class only says how to wait (the running loop's driver) and how to
-resolve names (off the loop). The methods that never wait come from
+Every method that can wait is a coroutine from :mod:`asock_core.operations`
+(recv, recv_into, recvfrom, send and sendto come through
+:class:`~asock_core.async_calls.AsyncCalls`, compiled where built); this
+class only says how to wait (the running loop's driver) and how to resolve
+names (off the loop). The methods that never wait come from
 :class:`~asock_core.socket_base.SocketBase`.
 """
 
@@ -16,6 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from asock_core import operations as ops
+from asock_core.async_calls import AsyncCalls
 from asock_core.conversion import convert
 from asock_core.drivers import checkpoint, forget_outside_waits, wait
 from asock_core.socket_base import READ, SocketBase, closed_socket_error
@@ -138,7 +141,7 @@ class _SocketClass(type):
         return super().__call__(*args, **kwargs)
 
 
-class socket(SocketBase, metaclass=_SocketClass):
+class socket(AsyncCalls, SocketBase, metaclass=_SocketClass):
     """An awaitable socket on asyncio, uvloop or trio.
 
     ``socket(family=-1, type=-1, proto=-1, fileno=None)`` takes the stdlib's
@@ -220,15 +223,11 @@ class socket(SocketBase, metaclass=_SocketClass):
     bind = ops.bind
     connect = ops.connect
     connect_ex = ops.connect_ex
-    recv = ops.recv
-    recv_into = ops.recv_into
-    recvfrom = ops.recvfrom
+    # recv, recv_into, recvfrom, send and sendto come from AsyncCalls.
     recvfrom_into = ops.recvfrom_into
     recvmsg = ops.recvmsg
     recvmsg_into = ops.recvmsg_into
-    send = ops.send
     sendall = ops.sendall
-    sendto = ops.sendto
     sendmsg = ops.sendmsg
     sendfile = ops.sendfile
     if hasattr(_stdlib.socket, "sendmsg_afalg"):

@@ -16,13 +16,7 @@
 #include <structmember.h>
 #include <sys/socket.h>
 
-typedef struct {
-    PyObject_HEAD
-    PyObject *sock;     /* _sock: the stdlib socket */
-    PyObject *timeout;  /* _timeout: None, 0.0 or a float */
-    Py_ssize_t busy;    /* _busy: calls under way */
-    char closing;       /* _closing: close() has begun */
-} SocketState;
+#include "_socket_state.h"
 
 static PyObject *str_recv, *str_recv_into, *str_send;
 static PyObject *str_recv_waiting, *str_recv_into_waiting, *str_send_waiting;
@@ -348,7 +342,7 @@ static PyTypeObject KernelCallsType = {
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "asock_core._speedups",
-    .m_doc = "The compiled twin of asock_core.kernel_calls.",
+    .m_doc = "The compiled twins of asock_core.kernel_calls and asock_core.async_calls.",
     .m_size = -1,
 };
 
@@ -390,7 +384,8 @@ PyInit__speedups(void)
         return NULL;
     }
     if (PyModule_AddObjectRef(m, "SocketState", (PyObject *)&SocketStateType) < 0 ||
-        PyModule_AddObjectRef(m, "KernelCalls", (PyObject *)&KernelCallsType) < 0) {
+        PyModule_AddObjectRef(m, "KernelCalls", (PyObject *)&KernelCallsType) < 0 ||
+        async_calls_init(m, &SocketStateType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

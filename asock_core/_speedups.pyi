@@ -1,3 +1,11 @@
-# The compiled twin of asock_core.kernel_calls has that module's interface.
+# The compiled twins of asock_core.kernel_calls and asock_core.async_calls
+# have those modules' interfaces.
+from types import ModuleType
+
+from .async_calls import AsyncCalls as _PythonAsyncCalls
 from .kernel_calls import KernelCalls as KernelCalls
 from .kernel_calls import SocketState as SocketState
+
+class AsyncCalls(_PythonAsyncCalls):
+    @classmethod
+    def _link(cls, operations: ModuleType, /) -> bool: ...

@@ -41,7 +41,7 @@ import os
 import select
 import socket as _stdlib
 import sys
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from time import monotonic
 
 from .socket_base import READ, WRITE, SocketBase, closed_socket_error
@@ -165,6 +165,17 @@ async def _call(
         if _wont_wait(s, flags):
             raise
     return await _retry(s, event, fn, *args)
+
+
+async def checkpoint_then(s: SocketBase, op: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Yield once, then run ``op(s, *args)``.
+
+    The compiled twin of :mod:`asock_core.async_calls` hands a call here
+    when its fairness budget runs out; the yield comes before any system
+    call, as in ``_call``.
+    """
+    await s._checkpoint()
+    return await op(s, *args)
 
 
 async def _retry(s: SocketBase, event: int, fn: Callable[..., T], *args: Any) -> T:

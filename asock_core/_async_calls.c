@@ -1,0 +1,891 @@
+/* The compiled twin of asock_core/async_calls.py: see that module.
+ *
+ * AsyncCalls gives the async front recv, recv_into, send, recvfrom and
+ * sendto as methods that return an AsyncCall: an awaitable that makes the
+ * operation layer's try-first call when it is first awaited, without a
+ * Python frame. What it does, in order, is what the Python operations in
+ * asock_core/operations.py do:
+ *
+ *   1. count the fairness budget, and when it runs out hand the whole call
+ *      to operations.checkpoint_then (which yields, then runs the Python
+ *      operation);
+ *   2. attempt the call with MSG_DONTWAIT (MSG_NOSIGNAL for sends); recv,
+ *      recv_into and send make the system call on the descriptor directly,
+ *      so an attempt that would block costs no Python exception;
+ *   3. if it would block: raise BlockingIOError in non-blocking mode or with
+ *      MSG_DONTWAIT; with a timeout, hand the rest to operations._retry,
+ *      which owns the deadline; with no timeout, await the front's
+ *      _wait(event, None) and attempt again after each wake-up, in the
+ *      awaiting task, so a cancelled wait has taken nothing from the kernel.
+ *
+ * Anything unusual (keyword arguments, a non-int size or flags, a buffer the
+ * stdlib would refuse, a zero size) goes to the Python operation itself, so
+ * errors and messages are the stdlib's. The suite runs on both twins.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <sys/socket.h>
+#include "_socket_state.h"
+
+#ifndef MSG_DONTWAIT
+#define MSG_DONTWAIT 0
+#endif
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
+
+enum kind { K_RECV, K_RECV_INTO, K_SEND, K_RECVFROM, K_SENDTO };
+enum stage { FRESH, WAITING, DELEGATING, DONE };
+
+typedef struct {
+    PyObject_HEAD
+    SocketState *owner;
+    PyObject *arg;      /* recv/recvfrom: bufsize; recv_into: buffer; send/sendto: data */
+    PyObject *address;  /* sendto's address; NULL otherwise */
+    PyObject *inner;    /* what is awaited now: a wait (WAITING) or the rest (DELEGATING) */
+    Py_ssize_t size;    /* recv/recvfrom: bufsize; recv_into: nbytes (0: the buffer's) */
+    int flags;          /* the caller's flags */
+    char kind;
+    char stage;
+} AsyncCall;
+
+/* Linked from asock_core.operations by AsyncCalls._link. */
+static PyObject *op_fallback[5];  /* recv, recv_into, send, recvfrom, sendto */
+static PyObject *op_retry, *op_checkpoint_then, *numeric_hosts;
+static PyObject *event_read, *event_write;
+static long fairness_budget = 128, budget = 128;
+static int linked;
+
+static PyObject *str_wait, *str_throw, *str_close;
+static PyObject *str_recv, *str_recv_into, *str_send, *str_recvfrom, *str_sendto;
+static PyTypeObject *stdlib_socket_type;
+/* Whether the stdlib socket object holds its descriptor as the first field
+   after the object header (checked against fileno() when linking); without
+   it, every attempt calls the stdlib socket's own method. */
+static int direct_fd;
+
+typedef struct {
+    PyObject_HEAD
+    int fd;
+} StdlibSocketHead;
+
+static PyTypeObject AsyncCallType;
+
+static PyObject *
+kind_name(int kind)
+{
+    switch (kind) {
+    case K_RECV: return str_recv;
+    case K_RECV_INTO: return str_recv_into;
+    case K_SEND: return str_send;
+    case K_RECVFROM: return str_recvfrom;
+    default: return str_sendto;
+    }
+}
+
+static int
+kernel_flags(AsyncCall *c)
+{
+    int extra = (c->kind == K_SEND || c->kind == K_SENDTO) ? MSG_DONTWAIT | MSG_NOSIGNAL
+                                                           : MSG_DONTWAIT;
+    return c->flags | extra;
+}
+
+/* The arguments of the stdlib call an attempt makes, as operations passes them. */
+static Py_ssize_t
+kernel_args(AsyncCall *c, PyObject **stack)
+{
+    PyObject *flags = PyLong_FromLong(kernel_flags(c));
+    if (flags == NULL) {
+        return -1;
+    }
+    stack[0] = Py_NewRef(c->arg);
+    switch (c->kind) {
+    case K_RECV_INTO:
+        stack[1] = PyLong_FromSsize_t(c->size);
+        if (stack[1] == NULL) {
+            Py_DECREF(stack[0]);
+            Py_DECREF(flags);
+            return -1;
+        }
+        stack[2] = flags;
+        return 3;
+    case K_SENDTO:
+        stack[1] = flags;
+        stack[2] = Py_NewRef(c->address);
+        return 3;
+    default:
+        stack[1] = flags;
+        return 2;
+    }
+}
+
+static void
+release_args(PyObject **stack, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(stack[i]);
+    }
+}
+
+/* The system call itself, on the descriptor: bytes, an int, or NULL. */
+static PyObject *
+direct_attempt(AsyncCall *c, int fd, int *would_block)
+{
+    int flags = kernel_flags(c);
+    ssize_t n;
+    if (c->kind == K_RECV) {
+        PyObject *buf = PyBytes_FromStringAndSize(NULL, c->size);
+        if (buf == NULL) {
+            return NULL;
+        }
+        for (;;) {
+            n = recv(fd, PyBytes_AS_STRING(buf), (size_t)c->size, flags);
+            if (n >= 0 || errno != EINTR) {
+                break;
+            }
+            if (PyErr_CheckSignals() < 0) {
+                Py_DECREF(buf);
+                return NULL;
+            }
+        }
+        if (n < 0) {
+            Py_DECREF(buf);
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                *would_block = 1;
+                return NULL;
+            }
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        if (n != c->size && _PyBytes_Resize(&buf, n) < 0) {
+            return NULL;
+        }
+        return buf;
+    }
+    Py_buffer view;
+    int writable = c->kind == K_RECV_INTO;
+    if (PyObject_GetBuffer(c->arg, &view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    Py_ssize_t len = view.len;
+    if (writable && c->size != 0) {
+        if (c->size > view.len) {
+            /* shrunk since the call was made: the stdlib's refusal */
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_ValueError, "buffer too small for requested bytes");
+            return NULL;
+        }
+        len = c->size;
+    }
+    for (;;) {
+        n = writable ? recv(fd, view.buf, (size_t)len, flags) : send(fd, view.buf, (size_t)len, flags);
+        if (n >= 0 || errno != EINTR) {
+            break;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    }
+    PyBuffer_Release(&view);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            *would_block = 1;
+            return NULL;
+        }
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+/* One attempt: the call's value; or NULL with an exception; or NULL with
+   *would_block set and no exception. */
+static PyObject *
+attempt(AsyncCall *c, int *would_block)
+{
+    PyObject *sock = c->owner->sock;
+    *would_block = 0;
+    if (sock == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_sock");
+        return NULL;
+    }
+    if (direct_fd && c->kind <= K_SEND && PyObject_TypeCheck(sock, stdlib_socket_type)) {
+        return direct_attempt(c, ((StdlibSocketHead *)sock)->fd, would_block);
+    }
+    PyObject *stack[4];
+    Py_ssize_t n = kernel_args(c, stack + 1);
+    if (n < 0) {
+        return NULL;
+    }
+    stack[0] = sock;
+    Py_INCREF(sock);
+    PyObject *result = PyObject_VectorcallMethod(kind_name(c->kind), stack,
+                                                 (n + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(sock);
+    release_args(stack + 1, n);
+    if (result == NULL && PyErr_ExceptionMatches(PyExc_BlockingIOError)) {
+        PyErr_Clear();
+        *would_block = 1;
+    }
+    return result;
+}
+
+/* The iterator that awaiting `awaitable` steps (stolen reference). */
+static PyObject *
+awaited_iterator(PyObject *awaitable)
+{
+    if (PyCoro_CheckExact(awaitable) || PyGen_CheckExact(awaitable)) {
+        return awaitable;
+    }
+    PyAsyncMethods *am = Py_TYPE(awaitable)->tp_as_async;
+    if (am == NULL || am->am_await == NULL) {
+        PyErr_Format(PyExc_TypeError, "_wait returned %.100s, which is not awaitable",
+                     Py_TYPE(awaitable)->tp_name);
+        Py_DECREF(awaitable);
+        return NULL;
+    }
+    PyObject *it = am->am_await(awaitable);
+    Py_DECREF(awaitable);
+    return it;
+}
+
+/* The rest of the call, run by a Python coroutine: fn(owner, *prefix, *kernel args). */
+static PySendResult
+delegate(AsyncCall *c, PyObject *fn, PyObject *const *prefix, Py_ssize_t nprefix,
+         PyObject **result)
+{
+    PyObject *stack[8];
+    stack[0] = (PyObject *)c->owner;
+    for (Py_ssize_t i = 0; i < nprefix; i++) {
+        stack[1 + i] = prefix[i];
+    }
+    Py_ssize_t n = kernel_args(c, stack + 1 + nprefix);
+    if (n < 0) {
+        c->stage = DONE;
+        return PYGEN_ERROR;
+    }
+    PyObject *coro = PyObject_Vectorcall(fn, stack, 1 + nprefix + n, NULL);
+    release_args(stack + 1 + nprefix, n);
+    if (coro == NULL || (c->inner = awaited_iterator(coro)) == NULL) {
+        c->stage = DONE;
+        return PYGEN_ERROR;
+    }
+    c->stage = DELEGATING;
+    return PyIter_Send(c->inner, Py_None, result);
+}
+
+static PySendResult after_inner(AsyncCall *c, PySendResult status, PyObject **result);
+
+/* Attempts until the call completes, raises, or has to wait. */
+static PySendResult
+attempt_or_wait(AsyncCall *c, PyObject **result)
+{
+    for (;;) {
+        int would_block;
+        PyObject *value = attempt(c, &would_block);
+        if (value != NULL) {
+            c->stage = DONE;
+            *result = value;
+            return PYGEN_RETURN;
+        }
+        if (!would_block) {
+            c->stage = DONE;
+            return PYGEN_ERROR;
+        }
+        PyObject *timeout = c->owner->timeout;
+        if ((PyFloat_CheckExact(timeout) && PyFloat_AS_DOUBLE(timeout) == 0.0) ||
+            (c->flags & MSG_DONTWAIT)) {
+            c->stage = DONE;
+            errno = EAGAIN;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return PYGEN_ERROR;
+        }
+        PyObject *event = (c->kind == K_SEND || c->kind == K_SENDTO) ? event_write : event_read;
+        if (timeout != Py_None) {
+            /* One deadline for the whole call: _retry owns the arithmetic. */
+            PyObject *fn = PyObject_GetAttr(c->owner->sock, kind_name(c->kind));
+            if (fn == NULL) {
+                c->stage = DONE;
+                return PYGEN_ERROR;
+            }
+            PyObject *prefix[2] = {event, fn};
+            PySendResult status = delegate(c, op_retry, prefix, 2, result);
+            Py_DECREF(fn);
+            return after_inner(c, status, result);
+        }
+        PyObject *stack[3] = {(PyObject *)c->owner, event, Py_None};
+        PyObject *awaitable = PyObject_VectorcallMethod(str_wait, stack,
+                                                        3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        if (awaitable == NULL || (c->inner = awaited_iterator(awaitable)) == NULL) {
+            c->stage = DONE;
+            return PYGEN_ERROR;
+        }
+        c->stage = WAITING;
+        PySendResult status = PyIter_Send(c->inner, Py_None, result);
+        if (status == PYGEN_NEXT) {
+            return PYGEN_NEXT;
+        }
+        Py_CLEAR(c->inner);
+        if (status == PYGEN_ERROR) {
+            c->stage = DONE;
+            return PYGEN_ERROR;
+        }
+        Py_CLEAR(*result);  /* woken at once (a closed socket): attempt again */
+    }
+}
+
+/* What follows a step of `inner`: yield what it yields; after a wait,
+   attempt again; after the delegated rest, its outcome is the call's. */
+static PySendResult
+after_inner(AsyncCall *c, PySendResult status, PyObject **result)
+{
+    if (status == PYGEN_NEXT) {
+        return PYGEN_NEXT;
+    }
+    Py_CLEAR(c->inner);
+    if (status == PYGEN_ERROR || c->stage == DELEGATING) {
+        c->stage = DONE;
+        return status;
+    }
+    Py_CLEAR(*result);  /* the wait's own value */
+    return attempt_or_wait(c, result);
+}
+
+static PySendResult
+call_step(AsyncCall *c, PyObject *arg, PyObject **result)
+{
+    *result = NULL;
+    switch (c->stage) {
+    case FRESH:
+        if (arg != Py_None) {
+            c->stage = DONE;
+            PyErr_SetString(PyExc_TypeError,
+                            "can't send non-None value to a just-started coroutine");
+            return PYGEN_ERROR;
+        }
+        if (--budget <= 0) {
+            /* The yield comes before the system call, so a cancellation
+               delivered there costs no data. */
+            budget = fairness_budget;
+            PyObject *prefix[1] = {op_fallback[(int)c->kind]};
+            PyObject *stack[8];
+            stack[0] = (PyObject *)c->owner;
+            stack[1] = prefix[0];
+            Py_ssize_t n = 0;
+            /* checkpoint_then(owner, op, *the call's own arguments) */
+            stack[2] = c->arg;
+            n = 1;
+            if (c->kind == K_SENDTO) {
+                stack[3] = c->address;
+                n = 2;
+            }
+            else {
+                PyObject *flags = PyLong_FromLong(c->flags);
+                if (flags == NULL) {
+                    c->stage = DONE;
+                    return PYGEN_ERROR;
+                }
+                if (c->kind == K_RECV_INTO) {
+                    stack[3] = PyLong_FromSsize_t(c->size);
+                    if (stack[3] == NULL) {
+                        Py_DECREF(flags);
+                        c->stage = DONE;
+                        return PYGEN_ERROR;
+                    }
+                    stack[4] = flags;
+                    n = 3;
+                }
+                else {
+                    stack[3] = flags;
+                    n = 2;
+                }
+            }
+            PyObject *coro = PyObject_Vectorcall(op_checkpoint_then, stack, 2 + n, NULL);
+            if (c->kind != K_SENDTO) {
+                for (Py_ssize_t i = 3; i < 2 + n; i++) {
+                    Py_DECREF(stack[i]);
+                }
+            }
+            if (coro == NULL || (c->inner = awaited_iterator(coro)) == NULL) {
+                c->stage = DONE;
+                return PYGEN_ERROR;
+            }
+            c->stage = DELEGATING;
+            return after_inner(c, PyIter_Send(c->inner, Py_None, result), result);
+        }
+        return attempt_or_wait(c, result);
+    case WAITING:
+    case DELEGATING:
+        return after_inner(c, PyIter_Send(c->inner, arg, result), result);
+    default:
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
+        return PYGEN_ERROR;
+    }
+}
+
+/* A step's outcome the way send(), throw() and __next__ report it. */
+static PyObject *
+as_method_result(PySendResult status, PyObject *result)
+{
+    if (status == PYGEN_NEXT) {
+        return result;
+    }
+    if (status == PYGEN_RETURN) {
+        PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, result);
+        Py_DECREF(result);
+        if (stop != NULL) {
+            PyErr_SetObject(PyExc_StopIteration, stop);
+            Py_DECREF(stop);
+        }
+    }
+    return NULL;
+}
+
+static PySendResult
+call_am_send(AsyncCall *c, PyObject *arg, PyObject **result)
+{
+    return call_step(c, arg, result);
+}
+
+static PyObject *
+call_iternext(AsyncCall *c)
+{
+    PyObject *result;
+    PySendResult status = call_step(c, Py_None, &result);
+    return as_method_result(status, result);
+}
+
+static PyObject *
+call_send(AsyncCall *c, PyObject *arg)
+{
+    PyObject *result;
+    PySendResult status = call_step(c, arg, &result);
+    return as_method_result(status, result);
+}
+
+static PyObject *
+call_throw(AsyncCall *c, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+        return NULL;
+    }
+    if (c->stage == WAITING || c->stage == DELEGATING) {
+        PyObject *stack[4] = {c->inner, args[0], nargs > 1 ? args[1] : NULL,
+                              nargs > 2 ? args[2] : NULL};
+        PyObject *result = PyObject_VectorcallMethod(str_throw, stack,
+                                                     (nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                     NULL);
+        if (result != NULL) {
+            return result;  /* inner caught it and waits again */
+        }
+        PySendResult status = PYGEN_ERROR;
+        if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+            /* inner caught it and finished */
+            PyObject *type, *value, *traceback;
+            PyErr_Fetch(&type, &value, &traceback);
+            PyErr_NormalizeException(&type, &value, &traceback);
+            result = Py_NewRef(((PyStopIterationObject *)value)->value);
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(traceback);
+            status = PYGEN_RETURN;
+        }
+        status = after_inner(c, status, &result);
+        return as_method_result(status, result);
+    }
+    /* Not started (or over): the exception comes straight out, and the call
+       is over without having made any system call. */
+    c->stage = DONE;
+    PyObject *type = args[0];
+    PyObject *value = nargs > 1 ? args[1] : Py_None;
+    if (PyExceptionInstance_Check(type)) {
+        PyErr_SetObject((PyObject *)Py_TYPE(type), type);
+    }
+    else if (PyExceptionClass_Check(type)) {
+        PyErr_SetObject(type, value);
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError,
+                        "exceptions must be classes or instances deriving from BaseException");
+    }
+    return NULL;
+}
+
+static PyObject *
+call_close(AsyncCall *c, PyObject *unused)
+{
+    c->stage = DONE;
+    PyObject *inner = c->inner;
+    c->inner = NULL;
+    if (inner == NULL) {
+        Py_RETURN_NONE;
+    }
+    PyObject *result = PyObject_CallMethodNoArgs(inner, str_close);
+    Py_DECREF(inner);
+    if (result == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();  /* an iterator that cannot be closed: dropping it is all */
+        Py_RETURN_NONE;
+    }
+    return result;
+}
+
+static PyObject *
+call_await(PyObject *self)
+{
+    return Py_NewRef(self);
+}
+
+static int
+call_traverse(AsyncCall *c, visitproc visit, void *arg)
+{
+    Py_VISIT(c->owner);
+    Py_VISIT(c->arg);
+    Py_VISIT(c->address);
+    Py_VISIT(c->inner);
+    return 0;
+}
+
+static int
+call_clear(AsyncCall *c)
+{
+    Py_CLEAR(c->owner);
+    Py_CLEAR(c->arg);
+    Py_CLEAR(c->address);
+    Py_CLEAR(c->inner);
+    return 0;
+}
+
+static void
+call_dealloc(AsyncCall *c)
+{
+    PyObject_GC_UnTrack(c);
+    call_clear(c);
+    PyObject_GC_Del(c);
+}
+
+static PyMethodDef call_methods[] = {
+    {"send", (PyCFunction)call_send, METH_O, "Resume the call with a value (as coroutines do)."},
+    {"throw", (PyCFunction)(void (*)(void))call_throw, METH_FASTCALL,
+     "Raise an exception inside the call (as coroutines do)."},
+    {"close", (PyCFunction)call_close, METH_NOARGS, "End the call where it stands."},
+    {NULL}
+};
+
+static PyAsyncMethods call_as_async = {
+    .am_await = call_await,
+    .am_send = (sendfunc)call_am_send,
+};
+
+static PyTypeObject AsyncCallType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asock_core.async_calls.AsyncCall",
+    .tp_basicsize = sizeof(AsyncCall),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "One awaitable socket call of the async front (a collections.abc.Coroutine).",
+    .tp_traverse = (traverseproc)call_traverse,
+    .tp_clear = (inquiry)call_clear,
+    .tp_dealloc = (destructor)call_dealloc,
+    .tp_as_async = &call_as_async,
+    .tp_iternext = (iternextfunc)call_iternext,
+    .tp_methods = call_methods,
+};
+
+static PyObject *
+new_call(SocketState *owner, int kind, PyObject *arg, Py_ssize_t size, int flags,
+         PyObject *address)
+{
+    AsyncCall *c = PyObject_GC_New(AsyncCall, &AsyncCallType);
+    if (c == NULL) {
+        return NULL;
+    }
+    c->owner = (SocketState *)Py_NewRef(owner);
+    c->arg = Py_NewRef(arg);
+    c->address = Py_XNewRef(address);
+    c->inner = NULL;
+    c->size = size;
+    c->flags = flags;
+    c->kind = (char)kind;
+    c->stage = FRESH;
+    PyObject_GC_Track(c);
+    return (PyObject *)c;
+}
+
+/* The Python operation, for every call the fast path does not take. */
+static PyObject *
+fallback(int kind, SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *stack[8];
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (!linked) {
+        PyErr_SetString(PyExc_RuntimeError, "asock_core.async_calls is not linked");
+        return NULL;
+    }
+    if (nargs + nkw + 1 > 8) {
+        PyErr_Format(PyExc_TypeError, "%U() takes at most 3 arguments", kind_name(kind));
+        return NULL;
+    }
+    stack[0] = (PyObject *)self;
+    for (Py_ssize_t i = 0; i < nargs + nkw; i++) {
+        stack[i + 1] = args[i];
+    }
+    return PyObject_Vectorcall(op_fallback[kind], stack, nargs + 1, kwnames);
+}
+
+/* A positive Py_ssize_t from an exact int; 0 if it is anything else. */
+static Py_ssize_t
+exact_size(PyObject *value)
+{
+    if (!PyLong_CheckExact(value)) {
+        return 0;
+    }
+    Py_ssize_t size = PyLong_AsSsize_t(value);
+    if (size == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return size > 0 ? size : 0;
+}
+
+/* Flags from an exact int that fits a C int; 0 on success, -1 if not. */
+static int
+exact_flags(PyObject *value, int *flags)
+{
+    if (!PyLong_CheckExact(value)) {
+        return -1;
+    }
+    long v = PyLong_AsLong(value);
+    if ((v == -1 && PyErr_Occurred()) || v < INT_MIN || v > INT_MAX) {
+        PyErr_Clear();
+        return -1;
+    }
+    *flags = (int)v;
+    return 0;
+}
+
+/* Whether `data` exports a buffer as the stdlib's call would take it. */
+static Py_ssize_t
+buffer_length(PyObject *data, int writable)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();
+        return -1;
+    }
+    Py_ssize_t len = view.len;
+    PyBuffer_Release(&view);
+    return len;
+}
+
+static PyObject *
+calls_recv(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int flags = 0;
+    Py_ssize_t size;
+    if (!linked || kwnames != NULL || nargs < 1 || nargs > 2 || (size = exact_size(args[0])) == 0 ||
+        (nargs == 2 && exact_flags(args[1], &flags) < 0)) {
+        return fallback(K_RECV, self, args, nargs, kwnames);
+    }
+    return new_call(self, K_RECV, args[0], size, flags, NULL);
+}
+
+static PyObject *
+calls_recvfrom(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int flags = 0;
+    Py_ssize_t size;
+    if (!linked || kwnames != NULL || nargs < 1 || nargs > 2 || (size = exact_size(args[0])) == 0 ||
+        (nargs == 2 && exact_flags(args[1], &flags) < 0)) {
+        return fallback(K_RECVFROM, self, args, nargs, kwnames);
+    }
+    return new_call(self, K_RECVFROM, args[0], size, flags, NULL);
+}
+
+static PyObject *
+calls_recv_into(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int flags = 0;
+    Py_ssize_t nbytes = 0, len;
+    if (!linked || kwnames != NULL || nargs < 1 || nargs > 3 ||
+        (len = buffer_length(args[0], 1)) <= 0 ||
+        (nargs >= 2 && ((nbytes = exact_size(args[1])) == 0 || nbytes > len)) ||
+        (nargs == 3 && exact_flags(args[2], &flags) < 0)) {
+        return fallback(K_RECV_INTO, self, args, nargs, kwnames);
+    }
+    return new_call(self, K_RECV_INTO, args[0], nbytes, flags, NULL);
+}
+
+static PyObject *
+calls_send(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int flags = 0;
+    if (!linked || kwnames != NULL || nargs < 1 || nargs > 2 || buffer_length(args[0], 0) <= 0 ||
+        (nargs == 2 && exact_flags(args[1], &flags) < 0)) {
+        return fallback(K_SEND, self, args, nargs, kwnames);
+    }
+    return new_call(self, K_SEND, args[0], 0, flags, NULL);
+}
+
+static PyObject *
+calls_sendto(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    /* sendto(data, address) to a numeric host seen before, as the Python
+       operation's own fast path takes it; the rest (flags, a host name, a
+       UNIX path) goes to the Python operation. */
+    if (!linked || kwnames != NULL || nargs != 2 || !PyTuple_CheckExact(args[1]) ||
+        PyTuple_GET_SIZE(args[1]) == 0) {
+        return fallback(K_SENDTO, self, args, nargs, kwnames);
+    }
+    int known = PySet_Contains(numeric_hosts, PyTuple_GET_ITEM(args[1], 0));
+    if (known <= 0) {
+        PyErr_Clear();
+        return fallback(K_SENDTO, self, args, nargs, kwnames);
+    }
+    return new_call(self, K_SENDTO, args[0], 0, 0, args[1]);
+}
+
+/* Whether a stdlib socket's descriptor is its first field after the header. */
+static int
+check_direct_fd(void)
+{
+    PyObject *sock = PyObject_CallFunction((PyObject *)stdlib_socket_type, "iii", AF_UNIX,
+                                           SOCK_DGRAM, 0);
+    if (sock == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *fileno = PyObject_CallMethod(sock, "fileno", NULL);
+    int ok = 0;
+    if (fileno != NULL) {
+        long fd = PyLong_AsLong(fileno);
+        ok = fd >= 0 && fd == ((StdlibSocketHead *)sock)->fd;
+        Py_DECREF(fileno);
+    }
+    PyErr_Clear();
+    PyObject *closed = PyObject_CallMethod(sock, "close", NULL);
+    Py_XDECREF(closed);
+    PyErr_Clear();
+    Py_DECREF(sock);
+    return ok;
+}
+
+static PyObject *
+calls_link(PyObject *cls, PyObject *operations)
+{
+    static const char *names[5] = {"recv", "recv_into", "send", "recvfrom", "sendto"};
+    PyObject *budget_obj = NULL;
+    for (int i = 0; i < 5; i++) {
+        Py_XSETREF(op_fallback[i], PyObject_GetAttrString(operations, names[i]));
+        if (op_fallback[i] == NULL) {
+            return NULL;
+        }
+    }
+    Py_XSETREF(op_retry, PyObject_GetAttrString(operations, "_retry"));
+    Py_XSETREF(op_checkpoint_then, PyObject_GetAttrString(operations, "checkpoint_then"));
+    Py_XSETREF(numeric_hosts, PyObject_GetAttrString(operations, "_numeric_hosts"));
+    Py_XSETREF(event_read, PyObject_GetAttrString(operations, "READ"));
+    Py_XSETREF(event_write, PyObject_GetAttrString(operations, "WRITE"));
+    budget_obj = PyObject_GetAttrString(operations, "FAIRNESS_BUDGET");
+    if (op_retry == NULL || op_checkpoint_then == NULL || numeric_hosts == NULL ||
+        event_read == NULL || event_write == NULL || budget_obj == NULL) {
+        Py_XDECREF(budget_obj);
+        return NULL;
+    }
+    if (!PySet_Check(numeric_hosts)) {
+        Py_DECREF(budget_obj);
+        PyErr_SetString(PyExc_TypeError, "operations._numeric_hosts must be a set");
+        return NULL;
+    }
+    fairness_budget = budget = PyLong_AsLong(budget_obj);
+    Py_DECREF(budget_obj);
+    if (fairness_budget == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *socket_module = PyImport_ImportModule("_socket");
+    if (socket_module == NULL) {
+        return NULL;
+    }
+    PyObject *type = PyObject_GetAttrString(socket_module, "socket");
+    Py_DECREF(socket_module);
+    if (type == NULL) {
+        return NULL;
+    }
+    if (!PyType_Check(type)) {
+        Py_DECREF(type);
+        PyErr_SetString(PyExc_TypeError, "_socket.socket is not a type");
+        return NULL;
+    }
+    Py_XSETREF(stdlib_socket_type, (PyTypeObject *)type);
+    direct_fd = check_direct_fd();
+    linked = 1;
+    return PyBool_FromLong(direct_fd);
+}
+
+static PyMethodDef calls_methods[] = {
+    {"recv", (PyCFunction)(void (*)(void))calls_recv, METH_FASTCALL | METH_KEYWORDS,
+     "recv(bufsize[, flags]) -> awaitable bytes\n\n"
+     "Receive up to bufsize bytes; b\"\" once the peer has closed. Waits until\n"
+     "data or EOF arrives, as the timeout allows: raises BlockingIOError in\n"
+     "non-blocking mode or with MSG_DONTWAIT, TimeoutError when the timeout\n"
+     "expires, OSError otherwise."},
+    {"recv_into", (PyCFunction)(void (*)(void))calls_recv_into, METH_FASTCALL | METH_KEYWORDS,
+     "recv_into(buffer[, nbytes[, flags]]) -> awaitable int\n\n"
+     "Receive into buffer; return the number of bytes received. Waits like recv."},
+    {"recvfrom", (PyCFunction)(void (*)(void))calls_recvfrom, METH_FASTCALL | METH_KEYWORDS,
+     "recvfrom(bufsize[, flags]) -> awaitable (bytes, address)\n\n"
+     "Receive up to bufsize bytes and the sender's address. Waits like recv."},
+    {"send", (PyCFunction)(void (*)(void))calls_send, METH_FASTCALL | METH_KEYWORDS,
+     "send(data[, flags]) -> awaitable int\n\n"
+     "Send what fits of data; return the number of bytes sent. Waits until at\n"
+     "least one byte fits, as the timeout allows: raises BlockingIOError in\n"
+     "non-blocking mode or with MSG_DONTWAIT, TimeoutError when the timeout\n"
+     "expires, OSError (e.g. BrokenPipeError) otherwise."},
+    {"sendto", (PyCFunction)(void (*)(void))calls_sendto, METH_FASTCALL | METH_KEYWORDS,
+     "sendto(data[, flags], address) -> awaitable int\n\n"
+     "Send a datagram to address (a host name is looked up first, off the\n"
+     "event loop). Waits and raises like send."},
+    {"_link", (PyCFunction)calls_link, METH_O | METH_CLASS,
+     "Take the Python operations this twin hands unusual calls to; True when\n"
+     "attempts make the system call on the descriptor directly."},
+    {NULL}
+};
+
+static PyTypeObject AsyncCallsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asock_core.async_calls.AsyncCalls",
+    .tp_basicsize = sizeof(SocketState),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "recv, recv_into, recvfrom, send and sendto for the async front.",
+    .tp_methods = calls_methods,
+};
+
+int
+async_calls_init(PyObject *module, PyTypeObject *state)
+{
+#define INTERN(var, text) \
+    if ((var = PyUnicode_InternFromString(text)) == NULL) return -1
+    INTERN(str_wait, "_wait");
+    INTERN(str_throw, "throw");
+    INTERN(str_close, "close");
+    INTERN(str_recv, "recv");
+    INTERN(str_recv_into, "recv_into");
+    INTERN(str_send, "send");
+    INTERN(str_recvfrom, "recvfrom");
+    INTERN(str_sendto, "sendto");
+#undef INTERN
+    if (PyType_Ready(&AsyncCallType) < 0) {
+        return -1;
+    }
+    AsyncCallsType.tp_base = state;
+    AsyncCallsType.tp_traverse = state->tp_traverse;
+    AsyncCallsType.tp_clear = state->tp_clear;
+    if (PyType_Ready(&AsyncCallsType) < 0) {
+        return -1;
+    }
+    if (PyModule_AddObjectRef(module, "AsyncCalls", (PyObject *)&AsyncCallsType) < 0 ||
+        PyModule_AddObjectRef(module, "AsyncCall", (PyObject *)&AsyncCallType) < 0) {
+        return -1;
+    }
+    return 0;
+}
