@@ -1,7 +1,7 @@
 """``asock.socket``: the awaitable socket, a thin front over the operation layer.
 
 Every method that can wait is a coroutine from :mod:`asock_core.operations`
-(recv, recv_into, recvfrom, send and sendto come through
+(recv, recv_into, recvfrom, send, sendall and sendto come through
 :class:`~asock_core.async_calls.AsyncCalls`, compiled where built); this
 class only says how to wait (the running loop's driver) and how to resolve
 names (off the loop). The methods that never wait come from
@@ -166,8 +166,8 @@ class socket(AsyncCalls, SocketBase, metaclass=_SocketClass):
     #: Set by a successful shutdown(SHUT_WR or SHUT_RDWR); unset means False.
     _shut_wr: bool
 
-    def _wait(self, event: int, timeout: float | None) -> Awaitable[bool]:
-        return wait(self, event, timeout)
+    # The driver's function itself: a method of its own would cost a frame per wait.
+    _wait = wait
 
     def _checkpoint(self) -> Awaitable[None]:
         return checkpoint()
@@ -223,11 +223,10 @@ class socket(AsyncCalls, SocketBase, metaclass=_SocketClass):
     bind = ops.bind
     connect = ops.connect
     connect_ex = ops.connect_ex
-    # recv, recv_into, recvfrom, send and sendto come from AsyncCalls.
+    # recv, recv_into, recvfrom, send, sendall and sendto come from AsyncCalls.
     recvfrom_into = ops.recvfrom_into
     recvmsg = ops.recvmsg
     recvmsg_into = ops.recvmsg_into
-    sendall = ops.sendall
     sendmsg = ops.sendmsg
     sendfile = ops.sendfile
     if hasattr(_stdlib.socket, "sendmsg_afalg"):

@@ -1,7 +1,7 @@
 /* The compiled twin of asock_core/async_calls.py: see that module.
  *
- * AsyncCalls gives the async front recv, recv_into, send, recvfrom and
- * sendto as methods that return an AsyncCall: an awaitable that makes the
+ * AsyncCalls gives the async front recv, recv_into, send, sendall, recvfrom
+ * and sendto as methods that return an AsyncCall: an awaitable that makes the
  * operation layer's try-first call when it is first awaited, without a
  * Python frame. What it does, in order, is what the Python operations in
  * asock_core/operations.py do:
@@ -14,7 +14,8 @@
  *      so an attempt that would block costs no Python exception;
  *   3. if it would block: raise BlockingIOError in non-blocking mode or with
  *      MSG_DONTWAIT; with a timeout, hand the rest to operations._retry,
- *      which owns the deadline; with no timeout, await the front's
+ *      which owns the deadline (sendall: one send of everything, and what
+ *      it leaves goes to operations.sendall_after); with no timeout, await the front's
  *      _wait(event, None) and attempt again after each wake-up, in the
  *      awaiting task, so a cancelled wait has taken nothing from the kernel.
  *
@@ -35,29 +36,29 @@
 #define MSG_NOSIGNAL 0
 #endif
 
-enum kind { K_RECV, K_RECV_INTO, K_SEND, K_RECVFROM, K_SENDTO };
+enum kind { K_RECV, K_RECV_INTO, K_SEND, K_RECVFROM, K_SENDTO, K_SENDALL };
 enum stage { FRESH, WAITING, DELEGATING, DONE };
 
 typedef struct {
     PyObject_HEAD
     SocketState *owner;
-    PyObject *arg;      /* recv/recvfrom: bufsize; recv_into: buffer; send/sendto: data */
+    PyObject *arg;      /* recv/recvfrom: bufsize; recv_into: buffer; send/sendto/sendall: data */
     PyObject *address;  /* sendto's address; NULL otherwise */
     PyObject *inner;    /* what is awaited now: a wait (WAITING) or the rest (DELEGATING) */
-    Py_ssize_t size;    /* recv/recvfrom: bufsize; recv_into: nbytes (0: the buffer's) */
+    Py_ssize_t size;    /* recv/recvfrom: bufsize; recv_into: nbytes (0: the buffer's); sendall: length */
     int flags;          /* the caller's flags */
     char kind;
     char stage;
 } AsyncCall;
 
 /* Linked from asock_core.operations by AsyncCalls._link. */
-static PyObject *op_fallback[5];  /* recv, recv_into, send, recvfrom, sendto */
-static PyObject *op_retry, *op_checkpoint_then, *numeric_hosts;
+static PyObject *op_fallback[6];  /* recv, recv_into, send, recvfrom, sendto, sendall */
+static PyObject *op_retry, *op_checkpoint_then, *op_sendall_after, *numeric_hosts;
 static PyObject *event_read, *event_write;
 static long fairness_budget = 128, budget = 128;
 static int linked;
 
-static PyObject *str_wait, *str_throw, *str_close;
+static PyObject *str_wait, *str_throw, *str_close, *str_bytes_sent;
 static PyObject *str_recv, *str_recv_into, *str_send, *str_recvfrom, *str_sendto;
 static PyTypeObject *stdlib_socket_type;
 /* Whether the stdlib socket object holds its descriptor as the first field
@@ -80,14 +81,15 @@ kind_name(int kind)
     case K_RECV_INTO: return str_recv_into;
     case K_SEND: return str_send;
     case K_RECVFROM: return str_recvfrom;
-    default: return str_sendto;
+    case K_SENDTO: return str_sendto;
+    default: return str_send;  /* sendall's attempt is one send */
     }
 }
 
 static int
 kernel_flags(AsyncCall *c)
 {
-    int extra = (c->kind == K_SEND || c->kind == K_SENDTO) ? MSG_DONTWAIT | MSG_NOSIGNAL
+    int extra = c->kind >= K_SEND && c->kind != K_RECVFROM ? MSG_DONTWAIT | MSG_NOSIGNAL
                                                            : MSG_DONTWAIT;
     return c->flags | extra;
 }
@@ -210,7 +212,8 @@ attempt(AsyncCall *c, int *would_block)
         PyErr_SetString(PyExc_AttributeError, "_sock");
         return NULL;
     }
-    if (direct_fd && c->kind <= K_SEND && PyObject_TypeCheck(sock, stdlib_socket_type)) {
+    if (direct_fd && (c->kind <= K_SEND || c->kind == K_SENDALL) &&
+        PyObject_TypeCheck(sock, stdlib_socket_type)) {
         return direct_attempt(c, ((StdlibSocketHead *)sock)->fd, would_block);
     }
     PyObject *stack[4];
@@ -277,10 +280,91 @@ delegate(AsyncCall *c, PyObject *fn, PyObject *const *prefix, Py_ssize_t nprefix
 
 static PySendResult after_inner(AsyncCall *c, PySendResult status, PyObject **result);
 
+/* The exception being raised says how many bytes left (as operations does). */
+static void
+note_bytes_sent(Py_ssize_t sent)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL && value != NULL) {
+        PyException_SetTraceback(value, traceback);
+    }
+    PyObject *count = PyLong_FromSsize_t(sent);
+    if (count == NULL || value == NULL || PyObject_SetAttr(value, str_bytes_sent, count) < 0) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(count);
+    PyErr_Restore(type, value, traceback);
+}
+
+static int would_block_now(AsyncCall *c);
+
+/* sendall: one send of all of it; what it leaves goes to operations.sendall_after. */
+static PySendResult
+sendall_step(AsyncCall *c, PyObject **result)
+{
+    int would_block;
+    Py_ssize_t sent = 0;
+    PyObject *value = attempt(c, &would_block);
+    if (value != NULL) {
+        sent = PyLong_AsSsize_t(value);
+        Py_DECREF(value);
+        if (sent == -1 && PyErr_Occurred()) {
+            c->stage = DONE;
+            return PYGEN_ERROR;
+        }
+        if (sent >= c->size) {
+            c->stage = DONE;
+            *result = Py_NewRef(Py_None);
+            return PYGEN_RETURN;
+        }
+    }
+    else if (!would_block || would_block_now(c)) {
+        note_bytes_sent(0);
+        c->stage = DONE;
+        return PYGEN_ERROR;
+    }
+    PyObject *flags = PyLong_FromLong(c->flags);
+    PyObject *count = flags ? PyLong_FromSsize_t(sent) : NULL;
+    PyObject *coro = NULL;
+    if (count != NULL) {
+        PyObject *stack[4] = {(PyObject *)c->owner, c->arg, flags, count};
+        coro = PyObject_Vectorcall(op_sendall_after, stack, 4, NULL);
+    }
+    Py_XDECREF(flags);
+    Py_XDECREF(count);
+    if (coro == NULL || (c->inner = awaited_iterator(coro)) == NULL) {
+        c->stage = DONE;
+        return PYGEN_ERROR;
+    }
+    c->stage = DELEGATING;
+    return after_inner(c, PyIter_Send(c->inner, Py_None, result), result);
+}
+
+/* After an attempt would have blocked: whether the call raises instead of
+   waiting (non-blocking mode, MSG_DONTWAIT); if so BlockingIOError is set. */
+static int
+would_block_now(AsyncCall *c)
+{
+    PyObject *timeout = c->owner->timeout;
+    if ((PyFloat_CheckExact(timeout) && PyFloat_AS_DOUBLE(timeout) == 0.0) ||
+        (c->flags & MSG_DONTWAIT)) {
+        c->stage = DONE;
+        errno = EAGAIN;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return 1;
+    }
+    return 0;
+}
+
 /* Attempts until the call completes, raises, or has to wait. */
 static PySendResult
 attempt_or_wait(AsyncCall *c, PyObject **result)
 {
+    if (c->kind == K_SENDALL) {
+        return sendall_step(c, result);
+    }
     for (;;) {
         int would_block;
         PyObject *value = attempt(c, &would_block);
@@ -293,14 +377,10 @@ attempt_or_wait(AsyncCall *c, PyObject **result)
             c->stage = DONE;
             return PYGEN_ERROR;
         }
-        PyObject *timeout = c->owner->timeout;
-        if ((PyFloat_CheckExact(timeout) && PyFloat_AS_DOUBLE(timeout) == 0.0) ||
-            (c->flags & MSG_DONTWAIT)) {
-            c->stage = DONE;
-            errno = EAGAIN;
-            PyErr_SetFromErrno(PyExc_OSError);
+        if (would_block_now(c)) {
             return PYGEN_ERROR;
         }
+        PyObject *timeout = c->owner->timeout;
         PyObject *event = (c->kind == K_SEND || c->kind == K_SENDTO) ? event_write : event_read;
         if (timeout != Py_None) {
             /* One deadline for the whole call: _retry owns the arithmetic. */
@@ -728,6 +808,19 @@ calls_send(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
 }
 
 static PyObject *
+calls_sendall(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int flags = 0;
+    Py_ssize_t len;
+    if (!linked || kwnames != NULL || nargs < 1 || nargs > 2 ||
+        (len = buffer_length(args[0], 0)) <= 0 ||
+        (nargs == 2 && exact_flags(args[1], &flags) < 0)) {
+        return fallback(K_SENDALL, self, args, nargs, kwnames);
+    }
+    return new_call(self, K_SENDALL, args[0], len, flags, NULL);
+}
+
+static PyObject *
 calls_sendto(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     /* sendto(data, address) to a numeric host seen before, as the Python
@@ -773,9 +866,9 @@ check_direct_fd(void)
 static PyObject *
 calls_link(PyObject *cls, PyObject *operations)
 {
-    static const char *names[5] = {"recv", "recv_into", "send", "recvfrom", "sendto"};
+    static const char *names[6] = {"recv", "recv_into", "send", "recvfrom", "sendto", "sendall"};
     PyObject *budget_obj = NULL;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         Py_XSETREF(op_fallback[i], PyObject_GetAttrString(operations, names[i]));
         if (op_fallback[i] == NULL) {
             return NULL;
@@ -783,11 +876,13 @@ calls_link(PyObject *cls, PyObject *operations)
     }
     Py_XSETREF(op_retry, PyObject_GetAttrString(operations, "_retry"));
     Py_XSETREF(op_checkpoint_then, PyObject_GetAttrString(operations, "checkpoint_then"));
+    Py_XSETREF(op_sendall_after, PyObject_GetAttrString(operations, "sendall_after"));
     Py_XSETREF(numeric_hosts, PyObject_GetAttrString(operations, "_numeric_hosts"));
     Py_XSETREF(event_read, PyObject_GetAttrString(operations, "READ"));
     Py_XSETREF(event_write, PyObject_GetAttrString(operations, "WRITE"));
     budget_obj = PyObject_GetAttrString(operations, "FAIRNESS_BUDGET");
-    if (op_retry == NULL || op_checkpoint_then == NULL || numeric_hosts == NULL ||
+    if (op_retry == NULL || op_checkpoint_then == NULL || op_sendall_after == NULL ||
+        numeric_hosts == NULL ||
         event_read == NULL || event_write == NULL || budget_obj == NULL) {
         Py_XDECREF(budget_obj);
         return NULL;
@@ -841,6 +936,12 @@ static PyMethodDef calls_methods[] = {
      "least one byte fits, as the timeout allows: raises BlockingIOError in\n"
      "non-blocking mode or with MSG_DONTWAIT, TimeoutError when the timeout\n"
      "expires, OSError (e.g. BrokenPipeError) otherwise."},
+    {"sendall", (PyCFunction)(void (*)(void))calls_sendall, METH_FASTCALL | METH_KEYWORDS,
+     "sendall(data[, flags]) -> awaitable None\n\n"
+     "Send all of data, waiting as often as needed within one deadline. Raises\n"
+     "BlockingIOError in non-blocking mode (or with MSG_DONTWAIT) when it does\n"
+     "not fit, TimeoutError past the deadline, OSError if the connection fails;\n"
+     "the exception carries bytes_sent."},
     {"sendto", (PyCFunction)(void (*)(void))calls_sendto, METH_FASTCALL | METH_KEYWORDS,
      "sendto(data[, flags], address) -> awaitable int\n\n"
      "Send a datagram to address (a host name is looked up first, off the\n"
@@ -856,7 +957,7 @@ static PyTypeObject AsyncCallsType = {
     .tp_name = "asock_core.async_calls.AsyncCalls",
     .tp_basicsize = sizeof(SocketState),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "recv, recv_into, recvfrom, send and sendto for the async front.",
+    .tp_doc = "recv, recv_into, recvfrom, send, sendall and sendto for the async front.",
     .tp_methods = calls_methods,
 };
 
@@ -868,6 +969,7 @@ async_calls_init(PyObject *module, PyTypeObject *state)
     INTERN(str_wait, "_wait");
     INTERN(str_throw, "throw");
     INTERN(str_close, "close");
+    INTERN(str_bytes_sent, "bytes_sent");
     INTERN(str_recv, "recv");
     INTERN(str_recv_into, "recv_into");
     INTERN(str_send, "send");

@@ -1,4 +1,4 @@
-"""The async front's hot calls: ``recv``, ``recv_into``, ``recvfrom``, ``send``, ``sendto``.
+"""The async front's hot calls: recv, recv_into, recvfrom, send, sendall and sendto.
 
 :class:`AsyncCalls` is a base of ``asock.socket``. In pure Python its
 methods are the operation layer's coroutines (:mod:`asock_core.operations`).
@@ -9,7 +9,8 @@ with MSG_DONTWAIT, and, when the call would block, the wait and the retry in
 the awaiting task. Its recv, recv_into and send attempts make the system
 call on the descriptor directly, so an attempt that would block costs no
 Python exception. With a timeout it hands the rest of the call to
-``operations._retry``, which owns the deadline; anything unusual (keyword
+``operations._retry``, which owns the deadline (``sendall`` makes one send
+of everything and hands what is left to ``operations.sendall_after``); anything unusual (keyword
 arguments, a non-int size, a buffer the stdlib refuses) goes to the Python
 operation itself, so errors are the stdlib's. What each bought is in
 docs/performance.md.
@@ -33,7 +34,7 @@ __all__ = ["COMPILED", "AsyncCalls"]
 
 
 class AsyncCalls(SocketState):
-    """``recv``, ``recv_into``, ``recvfrom``, ``send`` and ``sendto`` for the async front."""
+    """The async front's recv, recv_into, recvfrom, send, sendall and sendto."""
 
     __slots__ = ()
 
@@ -41,6 +42,7 @@ class AsyncCalls(SocketState):
     recv_into = operations.recv_into
     recvfrom = operations.recvfrom
     send = operations.send
+    sendall = operations.sendall
     sendto = operations.sendto
 
 

@@ -691,6 +691,19 @@ async def sendall(s: SocketBase, data: Buffer, flags: int = 0) -> None:
             raise
 
 
+async def sendall_after(s: SocketBase, data: Buffer, flags: int, sent: int) -> None:
+    """The rest of a ``sendall`` whose first send (the compiled twin's) took ``sent`` bytes.
+
+    The exception that ends it counts those bytes in ``bytes_sent`` too.
+    """
+    try:
+        with memoryview(data) as view:
+            await sendall(s, view.cast("B")[sent:], flags)
+    except BaseException as exc:
+        _note_progress(exc, sent + getattr(exc, "bytes_sent", 0))
+        raise
+
+
 async def sendfile(
     s: SocketBase, file: BinaryFile, offset: int = 0, count: int | None = None
 ) -> int:

@@ -277,3 +277,44 @@ async def test_many_immediate_calls_let_other_tasks_run() -> None:
                 await b.recv(1)
             assert ticks > before
             tg.cancel_scope.cancel()
+
+
+async def test_sendall_hands_what_one_send_leaves_to_the_operation_layer() -> None:
+    """A sendall larger than the send buffer: bytes_sent counts the first send too."""
+    a, b = asock.socketpair()
+    with a, b:
+        payload = bytes(range(256)) * 8192  # 2 MiB, far more than one send takes
+        a.settimeout(0.0)
+        with pytest.raises(BlockingIOError) as info:
+            await a.sendall(payload)
+        first = info.value.bytes_sent  # type: ignore[attr-defined]
+        assert 0 < first < len(payload)
+        a.settimeout(0.05)
+        with anyio.fail_after(GUARD), pytest.raises(TimeoutError) as timed_out:
+            await a.sendall(payload[first:])
+        second = timed_out.value.bytes_sent  # type: ignore[attr-defined]
+        assert second == 0  # the buffer was already full
+        a.settimeout(None)
+        received = bytearray()
+
+        async def reader() -> None:
+            while len(received) < len(payload):
+                received.extend(await b.recv(65536))
+
+        with anyio.fail_after(GUARD):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reader)
+                await a.sendall(memoryview(payload)[first:])
+        assert bytes(received) == payload
+
+
+async def test_sendall_errors_carry_bytes_sent() -> None:
+    a, b = asock.socketpair()
+    with a:
+        assert await a.sendall(b"") is None
+        b.close()
+        with pytest.raises(BrokenPipeError) as info:
+            await a.sendall(b"x" * 10)
+        assert info.value.bytes_sent == 0  # type: ignore[attr-defined]
+        with pytest.raises(TypeError):
+            await a.sendall("text")

@@ -107,7 +107,13 @@ class TrioDriver:
 
         A plain function returning the waiting coroutine: one coroutine fewer per wait.
         """
-        queue = s._queue(_KEYS[event], _TrioQueue, event)
+        key = _KEYS[event]
+        queues = s._queues
+        # The steady state reads _queues (never writes it), as the asyncio
+        # driver does; a new socket goes through SocketBase._queue.
+        queue = queues.get(key) if queues else None
+        if queue is None:
+            queue = s._queue(key, _TrioQueue, event)
         if queue is None:
             return _closing()  # the retried call reports EBADF
         assert type(queue) is _TrioQueue
