@@ -45,7 +45,7 @@ typedef struct {
     PyObject *arg;      /* recv/recvfrom: bufsize; recv_into: buffer; send/sendto/sendall: data */
     PyObject *address;  /* sendto's address; NULL otherwise */
     PyObject *inner;    /* what is awaited now: a wait (WAITING) or the rest (DELEGATING) */
-    Py_ssize_t size;    /* recv/recvfrom: bufsize; recv_into: nbytes (0: the buffer's); sendall: length */
+    Py_ssize_t size;    /* recv/recvfrom: bufsize; recv_into: nbytes (0: the buffer's); send/sendall: length */
     int flags;          /* the caller's flags */
     char kind;
     char stage;
@@ -758,28 +758,30 @@ buffer_length(PyObject *data, int writable)
     return len;
 }
 
+/* recv(bufsize[, flags]) and recvfrom(bufsize[, flags]) take the same arguments. */
 static PyObject *
-calls_recv(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+sized_call(int kind, SocketState *self, PyObject *const *args, Py_ssize_t nargs,
+           PyObject *kwnames)
 {
     int flags = 0;
     Py_ssize_t size;
     if (!linked || kwnames != NULL || nargs < 1 || nargs > 2 || (size = exact_size(args[0])) == 0 ||
         (nargs == 2 && exact_flags(args[1], &flags) < 0)) {
-        return fallback(K_RECV, self, args, nargs, kwnames);
+        return fallback(kind, self, args, nargs, kwnames);
     }
-    return new_call(self, K_RECV, args[0], size, flags, NULL);
+    return new_call(self, kind, args[0], size, flags, NULL);
+}
+
+static PyObject *
+calls_recv(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return sized_call(K_RECV, self, args, nargs, kwnames);
 }
 
 static PyObject *
 calls_recvfrom(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    int flags = 0;
-    Py_ssize_t size;
-    if (!linked || kwnames != NULL || nargs < 1 || nargs > 2 || (size = exact_size(args[0])) == 0 ||
-        (nargs == 2 && exact_flags(args[1], &flags) < 0)) {
-        return fallback(K_RECVFROM, self, args, nargs, kwnames);
-    }
-    return new_call(self, K_RECVFROM, args[0], size, flags, NULL);
+    return sized_call(K_RECVFROM, self, args, nargs, kwnames);
 }
 
 static PyObject *
@@ -796,28 +798,31 @@ calls_recv_into(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyOb
     return new_call(self, K_RECV_INTO, args[0], nbytes, flags, NULL);
 }
 
+/* send(data[, flags]) and sendall(data[, flags]) take the same arguments. */
 static PyObject *
-calls_send(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
-{
-    int flags = 0;
-    if (!linked || kwnames != NULL || nargs < 1 || nargs > 2 || buffer_length(args[0], 0) <= 0 ||
-        (nargs == 2 && exact_flags(args[1], &flags) < 0)) {
-        return fallback(K_SEND, self, args, nargs, kwnames);
-    }
-    return new_call(self, K_SEND, args[0], 0, flags, NULL);
-}
-
-static PyObject *
-calls_sendall(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+data_call(int kind, SocketState *self, PyObject *const *args, Py_ssize_t nargs,
+          PyObject *kwnames)
 {
     int flags = 0;
     Py_ssize_t len;
     if (!linked || kwnames != NULL || nargs < 1 || nargs > 2 ||
         (len = buffer_length(args[0], 0)) <= 0 ||
         (nargs == 2 && exact_flags(args[1], &flags) < 0)) {
-        return fallback(K_SENDALL, self, args, nargs, kwnames);
+        return fallback(kind, self, args, nargs, kwnames);
     }
-    return new_call(self, K_SENDALL, args[0], len, flags, NULL);
+    return new_call(self, kind, args[0], len, flags, NULL);
+}
+
+static PyObject *
+calls_send(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return data_call(K_SEND, self, args, nargs, kwnames);
+}
+
+static PyObject *
+calls_sendall(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return data_call(K_SENDALL, self, args, nargs, kwnames);
 }
 
 static PyObject *
