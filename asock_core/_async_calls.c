@@ -49,6 +49,8 @@ typedef struct {
     int flags;          /* the caller's flags */
     char kind;
     char stage;
+    char running;   /* inside send/throw/close: a nested one is refused */
+    char retrying;  /* waited once: the timeout was read at the first would-block */
 } AsyncCall;
 
 /* Linked from asock_core.operations by AsyncCalls._link. */
@@ -60,7 +62,7 @@ static int linked;
 
 static PyObject *str_wait, *str_throw, *str_close, *str_bytes_sent;
 static PyObject *str_recv, *str_recv_into, *str_send, *str_recvfrom, *str_sendto;
-static PyTypeObject *stdlib_socket_type;
+static PyTypeObject *stdlib_socket_type, *socket_socket_type;
 /* Whether the stdlib socket object holds its descriptor as the first field
    after the object header (checked against fileno() when linking); without
    it, every attempt calls the stdlib socket's own method. */
@@ -72,6 +74,18 @@ typedef struct {
 } StdlibSocketHead;
 
 static PyTypeObject AsyncCallType;
+static Py_ssize_t buffer_length(PyObject *data, int writable);
+
+/* obj.name, or *out = NULL (and 0) when there is no such attribute. */
+static int
+optional_attr(PyObject *obj, PyObject *name, PyObject **out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyObject_GetOptionalAttr(obj, name, out);
+#else
+    return _PyObject_LookupAttr(obj, name, out);
+#endif
+}
 
 static PyObject *
 kind_name(int kind)
@@ -142,9 +156,11 @@ direct_attempt(AsyncCall *c, int fd, int *would_block)
         if (buf == NULL) {
             return NULL;
         }
+        int err = 0;
         for (;;) {
             n = recv(fd, PyBytes_AS_STRING(buf), (size_t)c->size, flags);
-            if (n >= 0 || errno != EINTR) {
+            err = errno;  /* before anything that may change it */
+            if (n >= 0 || err != EINTR) {
                 break;
             }
             if (PyErr_CheckSignals() < 0) {
@@ -154,10 +170,11 @@ direct_attempt(AsyncCall *c, int fd, int *would_block)
         }
         if (n < 0) {
             Py_DECREF(buf);
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (err == EAGAIN || err == EWOULDBLOCK) {
                 *would_block = 1;
                 return NULL;
             }
+            errno = err;
             return PyErr_SetFromErrno(PyExc_OSError);
         }
         if (n != c->size && _PyBytes_Resize(&buf, n) < 0) {
@@ -180,9 +197,14 @@ direct_attempt(AsyncCall *c, int fd, int *would_block)
         }
         len = c->size;
     }
+    if (c->kind == K_SENDALL) {
+        c->size = len;  /* what this send tries: a buffer may have grown since the call */
+    }
+    int err = 0;
     for (;;) {
         n = writable ? recv(fd, view.buf, (size_t)len, flags) : send(fd, view.buf, (size_t)len, flags);
-        if (n >= 0 || errno != EINTR) {
+        err = errno;  /* before the release, which may run Python code (PEP 688) */
+        if (n >= 0 || err != EINTR) {
             break;
         }
         if (PyErr_CheckSignals() < 0) {
@@ -192,10 +214,11 @@ direct_attempt(AsyncCall *c, int fd, int *would_block)
     }
     PyBuffer_Release(&view);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (err == EAGAIN || err == EWOULDBLOCK) {
             *would_block = 1;
             return NULL;
         }
+        errno = err;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     return PyLong_FromSsize_t(n);
@@ -212,8 +235,9 @@ attempt(AsyncCall *c, int *would_block)
         PyErr_SetString(PyExc_AttributeError, "_sock");
         return NULL;
     }
+    /* Exactly the stdlib's classes: a subclass may have its own recv or send. */
     if (direct_fd && (c->kind <= K_SEND || c->kind == K_SENDALL) &&
-        PyObject_TypeCheck(sock, stdlib_socket_type)) {
+        (Py_IS_TYPE(sock, stdlib_socket_type) || Py_IS_TYPE(sock, socket_socket_type))) {
         return direct_attempt(c, ((StdlibSocketHead *)sock)->fd, would_block);
     }
     PyObject *stack[4];
@@ -306,6 +330,10 @@ sendall_step(AsyncCall *c, PyObject **result)
 {
     int would_block;
     Py_ssize_t sent = 0;
+    Py_ssize_t len = buffer_length(c->arg, 0);
+    if (len >= 0) {
+        c->size = len;  /* what the send tries (the direct attempt sets it too) */
+    }
     PyObject *value = attempt(c, &would_block);
     if (value != NULL) {
         sent = PyLong_AsSsize_t(value);
@@ -348,6 +376,11 @@ static int
 would_block_now(AsyncCall *c)
 {
     PyObject *timeout = c->owner->timeout;
+    if (timeout == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_timeout");
+        c->stage = DONE;
+        return 1;
+    }
     if ((PyFloat_CheckExact(timeout) && PyFloat_AS_DOUBLE(timeout) == 0.0) ||
         (c->flags & MSG_DONTWAIT)) {
         c->stage = DONE;
@@ -377,13 +410,20 @@ attempt_or_wait(AsyncCall *c, PyObject **result)
             c->stage = DONE;
             return PYGEN_ERROR;
         }
-        if (would_block_now(c)) {
+        PyObject *event = (c->kind == K_SEND || c->kind == K_SENDTO) ? event_write : event_read;
+        /* The mode is read once, at the first attempt that would block, as the
+           Python operation does: a settimeout() while the call waits does not
+           change this call. */
+        if (!c->retrying && would_block_now(c)) {
             return PYGEN_ERROR;
         }
-        PyObject *timeout = c->owner->timeout;
-        PyObject *event = (c->kind == K_SEND || c->kind == K_SENDTO) ? event_write : event_read;
-        if (timeout != Py_None) {
+        if (!c->retrying && c->owner->timeout != Py_None) {
             /* One deadline for the whole call: _retry owns the arithmetic. */
+            if (c->owner->sock == NULL) {
+                PyErr_SetString(PyExc_AttributeError, "_sock");
+                c->stage = DONE;
+                return PYGEN_ERROR;
+            }
             PyObject *fn = PyObject_GetAttr(c->owner->sock, kind_name(c->kind));
             if (fn == NULL) {
                 c->stage = DONE;
@@ -402,6 +442,7 @@ attempt_or_wait(AsyncCall *c, PyObject **result)
             return PYGEN_ERROR;
         }
         c->stage = WAITING;
+        c->retrying = 1;
         PySendResult status = PyIter_Send(c->inner, Py_None, result);
         if (status == PYGEN_NEXT) {
             return PYGEN_NEXT;
@@ -433,9 +474,8 @@ after_inner(AsyncCall *c, PySendResult status, PyObject **result)
 }
 
 static PySendResult
-call_step(AsyncCall *c, PyObject *arg, PyObject **result)
+step(AsyncCall *c, PyObject *arg, PyObject **result)
 {
-    *result = NULL;
     switch (c->stage) {
     case FRESH:
         if (arg != Py_None) {
@@ -504,6 +544,31 @@ call_step(AsyncCall *c, PyObject *arg, PyObject **result)
     }
 }
 
+/* Every way in (send, __next__, throw, close) is refused while another is
+   under way: inner must not be stepped, or dropped, while it runs. */
+static int
+refuse_nested(AsyncCall *c)
+{
+    if (c->running) {
+        PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+        return 1;
+    }
+    return 0;
+}
+
+static PySendResult
+call_step(AsyncCall *c, PyObject *arg, PyObject **result)
+{
+    *result = NULL;
+    if (refuse_nested(c)) {
+        return PYGEN_ERROR;
+    }
+    c->running = 1;
+    PySendResult status = step(c, arg, result);
+    c->running = 0;
+    return status;
+}
+
 /* A step's outcome the way send(), throw() and __next__ report it. */
 static PyObject *
 as_method_result(PySendResult status, PyObject *result)
@@ -544,6 +609,111 @@ call_send(AsyncCall *c, PyObject *arg)
     return as_method_result(status, result);
 }
 
+/* Raise what throw() was given, checked as a generator's throw() checks it. */
+static PyObject *
+raise_thrown(PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *type = args[0];
+    PyObject *value = nargs > 1 ? args[1] : Py_None;
+    PyObject *traceback = nargs > 2 ? args[2] : Py_None;
+    if (traceback != Py_None && !PyTraceBack_Check(traceback)) {
+        PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback object");
+        return NULL;
+    }
+    if (PyExceptionClass_Check(type)) {
+        PyErr_SetObject(type, value);
+    }
+    else if (PyExceptionInstance_Check(type)) {
+        if (value != Py_None) {
+            PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
+            return NULL;
+        }
+        PyErr_SetObject((PyObject *)Py_TYPE(type), type);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError,
+                     "exceptions must be classes or instances deriving from BaseException, not %s",
+                     Py_TYPE(type)->tp_name);
+        return NULL;
+    }
+    if (traceback != Py_None) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        Py_XDECREF(tb);
+        if (v != NULL) {
+            PyException_SetTraceback(v, traceback);
+        }
+        PyErr_Restore(t, v, Py_NewRef(traceback));
+    }
+    return NULL;
+}
+
+/* Close inner (if it can be closed); 0 on success. */
+static int
+close_inner(PyObject *inner)
+{
+    PyObject *close = NULL;
+    if (optional_attr(inner, str_close, &close) < 0) {
+        return -1;
+    }
+    if (close == NULL) {
+        return 0;  /* an iterator that cannot be closed: dropping it is all */
+    }
+    PyObject *result = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
+    if (result == NULL) {
+        return -1;
+    }
+    Py_DECREF(result);
+    return 0;
+}
+
+static PyObject *
+throw_step(AsyncCall *c, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (c->stage != WAITING && c->stage != DELEGATING) {
+        /* Not started (or over): the exception comes straight out, and the
+           call is over without having made any system call. */
+        c->stage = DONE;
+        return raise_thrown(args, nargs);
+    }
+    PyObject *inner = c->inner;
+    PyObject *throw = NULL;
+    int is_exit = PyErr_GivenExceptionMatches(args[0], PyExc_GeneratorExit);
+    if (!is_exit && optional_attr(inner, str_throw, &throw) < 0) {
+        return NULL;
+    }
+    if (throw == NULL) {
+        /* GeneratorExit closes what is awaited, as a generator's throw()
+           does; an awaitable with no throw() is dropped. Then it is raised here. */
+        c->inner = NULL;
+        c->stage = DONE;
+        int closed = is_exit ? close_inner(inner) : 0;
+        Py_DECREF(inner);
+        return closed < 0 ? NULL : raise_thrown(args, nargs);
+    }
+    PyObject *result = PyObject_Vectorcall(throw, args, nargs, NULL);
+    Py_DECREF(throw);
+    if (result != NULL) {
+        return result;  /* inner caught it and waits again */
+    }
+    PySendResult status = PYGEN_ERROR;
+    if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        /* inner caught it and finished */
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        PyErr_NormalizeException(&type, &value, &traceback);
+        result = Py_NewRef(((PyStopIterationObject *)value)->value);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(traceback);
+        status = PYGEN_RETURN;
+    }
+    status = after_inner(c, status, &result);
+    return as_method_result(status, result);
+}
+
 static PyObject *
 call_throw(AsyncCall *c, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -551,64 +721,51 @@ call_throw(AsyncCall *c, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
         return NULL;
     }
-    if (c->stage == WAITING || c->stage == DELEGATING) {
-        PyObject *stack[4] = {c->inner, args[0], nargs > 1 ? args[1] : NULL,
-                              nargs > 2 ? args[2] : NULL};
-        PyObject *result = PyObject_VectorcallMethod(str_throw, stack,
-                                                     (nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                                     NULL);
-        if (result != NULL) {
-            return result;  /* inner caught it and waits again */
-        }
-        PySendResult status = PYGEN_ERROR;
-        if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
-            /* inner caught it and finished */
-            PyObject *type, *value, *traceback;
-            PyErr_Fetch(&type, &value, &traceback);
-            PyErr_NormalizeException(&type, &value, &traceback);
-            result = Py_NewRef(((PyStopIterationObject *)value)->value);
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(traceback);
-            status = PYGEN_RETURN;
-        }
-        status = after_inner(c, status, &result);
-        return as_method_result(status, result);
+    if (refuse_nested(c)) {
+        return NULL;
     }
-    /* Not started (or over): the exception comes straight out, and the call
-       is over without having made any system call. */
-    c->stage = DONE;
-    PyObject *type = args[0];
-    PyObject *value = nargs > 1 ? args[1] : Py_None;
-    if (PyExceptionInstance_Check(type)) {
-        PyErr_SetObject((PyObject *)Py_TYPE(type), type);
-    }
-    else if (PyExceptionClass_Check(type)) {
-        PyErr_SetObject(type, value);
-    }
-    else {
-        PyErr_SetString(PyExc_TypeError,
-                        "exceptions must be classes or instances deriving from BaseException");
-    }
-    return NULL;
+    c->running = 1;
+    PyObject *result = throw_step(c, args, nargs);
+    c->running = 0;
+    return result;
 }
 
 static PyObject *
 call_close(AsyncCall *c, PyObject *unused)
 {
+    if (refuse_nested(c)) {
+        return NULL;
+    }
     c->stage = DONE;
     PyObject *inner = c->inner;
     c->inner = NULL;
     if (inner == NULL) {
         Py_RETURN_NONE;
     }
-    PyObject *result = PyObject_CallMethodNoArgs(inner, str_close);
+    c->running = 1;
+    int closed = close_inner(inner);
+    c->running = 0;
     Py_DECREF(inner);
-    if (result == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
-        PyErr_Clear();  /* an iterator that cannot be closed: dropping it is all */
-        Py_RETURN_NONE;
+    if (closed < 0) {
+        return NULL;
     }
-    return result;
+    Py_RETURN_NONE;
+}
+
+/* A call dropped before it was ever awaited warns, as a coroutine does. */
+static void
+call_finalize(AsyncCall *c)
+{
+    if (c->stage != FRESH) {
+        return;
+    }
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine '%U' was never awaited",
+                         kind_name(c->kind)) < 0) {
+        PyErr_WriteUnraisable((PyObject *)c);
+    }
+    PyErr_Restore(type, value, traceback);
 }
 
 static PyObject *
@@ -640,6 +797,9 @@ call_clear(AsyncCall *c)
 static void
 call_dealloc(AsyncCall *c)
 {
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)c) < 0) {
+        return;  /* resurrected by a warning filter */
+    }
     PyObject_GC_UnTrack(c);
     call_clear(c);
     PyObject_GC_Del(c);
@@ -668,7 +828,9 @@ static PyTypeObject AsyncCallType = {
     .tp_clear = (inquiry)call_clear,
     .tp_dealloc = (destructor)call_dealloc,
     .tp_as_async = &call_as_async,
+    .tp_iter = PyObject_SelfIter,  /* `yield from` in a generator-based coroutine */
     .tp_iternext = (iternextfunc)call_iternext,
+    .tp_finalize = (destructor)call_finalize,
     .tp_methods = call_methods,
 };
 
@@ -688,6 +850,8 @@ new_call(SocketState *owner, int kind, PyObject *arg, Py_ssize_t size, int flags
     c->flags = flags;
     c->kind = (char)kind;
     c->stage = FRESH;
+    c->running = 0;
+    c->retrying = 0;
     PyObject_GC_Track(c);
     return (PyObject *)c;
 }
@@ -696,21 +860,25 @@ new_call(SocketState *owner, int kind, PyObject *arg, Py_ssize_t size, int flags
 static PyObject *
 fallback(int kind, SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *stack[8];
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     if (!linked) {
         PyErr_SetString(PyExc_RuntimeError, "asock_core.async_calls is not linked");
         return NULL;
     }
-    if (nargs + nkw + 1 > 8) {
-        PyErr_Format(PyExc_TypeError, "%U() takes at most 3 arguments", kind_name(kind));
-        return NULL;
+    Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+    PyObject *small[8];
+    PyObject **stack = total + 1 <= 8 ? small : PyMem_New(PyObject *, total + 1);
+    if (stack == NULL) {
+        return PyErr_NoMemory();
     }
     stack[0] = (PyObject *)self;
-    for (Py_ssize_t i = 0; i < nargs + nkw; i++) {
+    for (Py_ssize_t i = 0; i < total; i++) {
         stack[i + 1] = args[i];
     }
-    return PyObject_Vectorcall(op_fallback[kind], stack, nargs + 1, kwnames);
+    PyObject *result = PyObject_Vectorcall(op_fallback[kind], stack, nargs + 1, kwnames);
+    if (stack != small) {
+        PyMem_Free(stack);
+    }
+    return result;
 }
 
 /* A positive Py_ssize_t from an exact int; 0 if it is anything else. */
@@ -917,6 +1085,21 @@ calls_link(PyObject *cls, PyObject *operations)
         return NULL;
     }
     Py_XSETREF(stdlib_socket_type, (PyTypeObject *)type);
+    PyObject *socket_py = PyImport_ImportModule("socket");
+    if (socket_py == NULL) {
+        return NULL;
+    }
+    type = PyObject_GetAttrString(socket_py, "socket");
+    Py_DECREF(socket_py);
+    if (type == NULL) {
+        return NULL;
+    }
+    if (!PyType_Check(type)) {
+        Py_DECREF(type);
+        PyErr_SetString(PyExc_TypeError, "socket.socket is not a type");
+        return NULL;
+    }
+    Py_XSETREF(socket_socket_type, (PyTypeObject *)type);
     direct_fd = check_direct_fd();
     linked = 1;
     return PyBool_FromLong(direct_fd);

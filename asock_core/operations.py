@@ -174,7 +174,12 @@ async def checkpoint_then(s: SocketBase, op: Callable[..., Awaitable[T]], *args:
     when its fairness budget runs out; the yield comes before any system
     call, as in ``_call``.
     """
-    await s._checkpoint()
+    try:
+        await s._checkpoint()
+    except BaseException as exc:
+        if op is sendall:  # whatever ends a sendall says how much it sent
+            _note_progress(exc, 0)
+        raise
     return await op(s, *args)
 
 

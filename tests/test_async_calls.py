@@ -318,3 +318,130 @@ async def test_sendall_errors_carry_bytes_sent() -> None:
         assert info.value.bytes_sent == 0  # type: ignore[attr-defined]
         with pytest.raises(TypeError):
             await a.sendall("text")
+
+
+class _ReentrantSocket(asock.socket):
+    """A socket whose wait tries to step the very call that is waiting."""
+
+    __slots__ = ()
+    nested: list[str] = []  # noqa: RUF012 - the test's record
+    call: Any = None
+
+    def _wait(self, event: int, timeout: float | None) -> Any:
+        try:
+            type(self).call.send(None)
+        except ValueError as exc:
+            type(self).nested.append(str(exc))
+        return asock.socket._wait(self, event, timeout)
+
+
+def test_a_call_refuses_to_be_stepped_from_inside_itself() -> None:
+    raw, peer = stdlib_socket.socketpair()
+    with peer:
+        s = _ReentrantSocket._from_stdlib(raw, 5.0)
+        with s:
+            _ReentrantSocket.call = call = s.recv(10)
+            # Outside an event loop the wait itself fails, after the nested
+            # send was refused; what matters is that nothing crashed.
+            with pytest.raises(RuntimeError):
+                call.send(None)
+            assert _ReentrantSocket.nested == ["coroutine already executing"]
+            _ReentrantSocket.call = None
+
+
+def test_throw_and_close_follow_the_coroutine_protocol() -> None:
+    a, b = asock.socketpair()
+    with a, b:
+        call = a.recv(1)
+        with pytest.raises(TypeError, match="may not have a separate value"):
+            call.throw(ValueError("x"), "other")
+        call.close()
+        call = a.recv(1)
+        with pytest.raises(TypeError, match="traceback"):
+            call.throw(ValueError, None, "not a traceback")
+        call.close()
+        with pytest.warns(RuntimeWarning, match="was never awaited"):
+            a.recv(1)
+            gc.collect()
+
+
+async def test_generator_exit_closes_a_waiting_call(anyio_backend_name: str) -> None:
+    if anyio_backend_name == "trio":
+        pytest.skip("stepping a call by hand in a trio task confuses trio's wait bookkeeping")
+    a, b = asock.socketpair()
+    with a, b:
+        call = a.recv(1)
+        step = call.send(None)  # now waiting: this is what the task would suspend on
+        assert step is not None
+        with pytest.raises(GeneratorExit):
+            call.throw(GeneratorExit)
+        await b.send(b"k")
+        with anyio.fail_after(GUARD):
+            assert await a.recv(1) == b"k"  # nothing was taken
+
+
+async def test_settimeout_while_waiting_leaves_the_waiting_call_as_it_was() -> None:
+    """The mode is read once per call, as the operation layer reads it."""
+    a, b = asock.socketpair()
+    with a, b:
+        got: list[Any] = []
+
+        async def reader() -> None:
+            try:
+                got.append(await a.recv(1))
+            except OSError as exc:
+                got.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reader)
+            tg.start_soon(reader)
+            await wait_all_tasks_blocked()
+            a.settimeout(0.0)
+            await b.send(b"1")
+            with anyio.move_on_after(0.2):
+                while not got:
+                    await anyio.sleep(0.001)
+            await anyio.sleep(0.05)
+            assert got == [b"1"]  # the other reader still waits, as it started
+            await b.send(b"2")
+        assert got == [b"1", b"2"]
+
+
+async def test_sendall_sends_a_buffer_that_grew_before_it_was_awaited() -> None:
+    a, b = asock.socketpair()
+    with a, b:
+        data = bytearray(b"abc")
+        call = a.sendall(data)
+        data.extend(b"x" * (1 << 20))
+        received = bytearray()
+
+        async def reader() -> None:
+            while len(received) < len(data):
+                received.extend(await b.recv(65536))
+
+        with anyio.fail_after(GUARD):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reader)
+                await call
+        assert received == data
+
+
+async def test_a_sendall_cancelled_at_its_fairness_checkpoint_says_it_sent_nothing(
+    anyio_backend_name: str,
+) -> None:
+    if anyio_backend_name == "trio":
+        pytest.skip("the cancellation is delivered with asyncio's Task.cancel")
+    a, b = asock.socketpair()
+    with a, b:
+
+        async def pump() -> None:
+            while True:
+                await a.sendall(b"x")  # completes at once until the budget's checkpoint
+                b._sock.recv(10)
+
+        task = asyncio.ensure_future(pump())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError) as info:
+            await task
+        assert info.value.bytes_sent == 0  # type: ignore[attr-defined]
