@@ -80,7 +80,13 @@ if hasattr(select, "epoll"):
 
         def park(self, event: int, timeout: float | None) -> Awaitable[bool]:
             if event == READ:
-                return _park(self.hub.loop, self.readers, timeout)
+                readers = self.readers
+                if not readers and timeout is None:
+                    # _park's steady state, inlined (as in _LoopRegistration.park)
+                    waiter = self.hub.loop.create_future()
+                    readers.append(waiter)
+                    return waiter
+                return _park(self.hub.loop, readers, timeout)
             if not self.watches_write:
                 self.hub.watch_write(self)
             return _park(self.hub.loop, self.writers, timeout)
@@ -183,7 +189,9 @@ if hasattr(select, "epoll"):
                     continue
                 if mask & _READABLE and queue.readers:
                     readers, queue.readers = queue.readers, []
-                    _wake(readers)
+                    for waiter in readers:  # _wake, inlined: this runs on every wake-up
+                        if not waiter.done():
+                            waiter.set_result(True)
                 if mask & _WRITABLE and queue.writers:
                     writers, queue.writers = queue.writers, []
                     _wake(writers)

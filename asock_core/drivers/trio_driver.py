@@ -62,9 +62,10 @@ class _TrioQueue:
             pass  # notify_closing: the retried call fails with EBADF
         finally:
             self.leading = False
-            followers, self.followers = self.followers, []
-            for task in followers:
-                trio.lowlevel.reschedule(task)
+            if self.followers:  # most waits have none: no new list per wait
+                followers, self.followers = self.followers, []
+                for task in followers:
+                    trio.lowlevel.reschedule(task)
         return True
 
     def wake_closing(self, closing: bool) -> Callable[[ForgetCountdown], None] | None:
