@@ -6,9 +6,10 @@ The operation layer (:mod:`asock_core.operations`) decides when to wait and
 for how long; a driver only waits.
 
 A new driver provides ``wait(s, event, timeout) -> awaitable bool`` and
-``checkpoint() -> awaitable``; it reaches a socket's per-driver state through
-``SocketBase._queue`` only, and wakes its waiters from the queue's
-``wake_closing`` when the socket is closed (see docs/internals.md).
+``checkpoint() -> awaitable``; it makes a socket's per-driver state through
+``SocketBase._queue`` only (it may read ``_queues`` first, never write it),
+and wakes its waiters from the queue's ``wake_closing`` when the socket is
+closed (see docs/internals.md).
 
 Nothing here imports an event loop library: ``asock_sync`` loads this package
 for ``blocking`` and must not pay for asyncio or trio.
