@@ -57,6 +57,9 @@ typedef struct {
 static PyObject *op_fallback[6];  /* recv, recv_into, send, recvfrom, sendto, sendall */
 static PyObject *op_retry, *op_checkpoint_then, *op_sendall_after, *numeric_hosts;
 static PyObject *event_read, *event_write;
+/* This path's own fairness count (operations keeps the pure-Python one): a
+   task that keeps succeeding still yields at least once every FAIRNESS_BUDGET
+   of its calls on either path. */
 static long fairness_budget = 128, budget = 128;
 static int linked;
 
@@ -108,33 +111,38 @@ kernel_flags(AsyncCall *c)
     return c->flags | extra;
 }
 
+/* The call's arguments as new references in `stack`: (arg[, nbytes], flags[,
+   address]); `with_flags` 0 leaves the flags out (sendto(data, address)).
+   Returns how many, or -1. */
+static Py_ssize_t
+call_args(AsyncCall *c, int flags_value, int with_flags, PyObject **stack)
+{
+    Py_ssize_t n = 0;
+    stack[n++] = Py_NewRef(c->arg);
+    if (c->kind == K_RECV_INTO && (stack[n++] = PyLong_FromSsize_t(c->size)) == NULL) {
+        n--;
+        goto error;
+    }
+    if (with_flags && (stack[n++] = PyLong_FromLong(flags_value)) == NULL) {
+        n--;
+        goto error;
+    }
+    if (c->kind == K_SENDTO) {
+        stack[n++] = Py_NewRef(c->address);
+    }
+    return n;
+error:
+    while (n > 0) {
+        Py_DECREF(stack[--n]);
+    }
+    return -1;
+}
+
 /* The arguments of the stdlib call an attempt makes, as operations passes them. */
 static Py_ssize_t
 kernel_args(AsyncCall *c, PyObject **stack)
 {
-    PyObject *flags = PyLong_FromLong(kernel_flags(c));
-    if (flags == NULL) {
-        return -1;
-    }
-    stack[0] = Py_NewRef(c->arg);
-    switch (c->kind) {
-    case K_RECV_INTO:
-        stack[1] = PyLong_FromSsize_t(c->size);
-        if (stack[1] == NULL) {
-            Py_DECREF(stack[0]);
-            Py_DECREF(flags);
-            return -1;
-        }
-        stack[2] = flags;
-        return 3;
-    case K_SENDTO:
-        stack[1] = flags;
-        stack[2] = Py_NewRef(c->address);
-        return 3;
-    default:
-        stack[1] = flags;
-        return 2;
-    }
+    return call_args(c, kernel_flags(c), 1, stack);
 }
 
 static void
@@ -240,6 +248,13 @@ attempt(AsyncCall *c, int *would_block)
         (Py_IS_TYPE(sock, stdlib_socket_type) || Py_IS_TYPE(sock, socket_socket_type))) {
         return direct_attempt(c, ((StdlibSocketHead *)sock)->fd, would_block);
     }
+    if (c->kind == K_SENDALL) {
+        /* what the send tries (the direct attempt measures it as it sends) */
+        Py_ssize_t len = buffer_length(c->arg, 0);
+        if (len >= 0) {
+            c->size = len;
+        }
+    }
     PyObject *stack[4];
     Py_ssize_t n = kernel_args(c, stack + 1);
     if (n < 0) {
@@ -277,9 +292,25 @@ awaited_iterator(PyObject *awaitable)
     return it;
 }
 
-/* The rest of the call, run by a Python coroutine: fn(owner, *prefix, *kernel args). */
+static PySendResult after_inner(AsyncCall *c, PySendResult status, PyObject **result);
+
+/* Hand the rest of the call to `coro` (a new reference, or NULL after an
+   error), a Python coroutine whose outcome is the call's. */
 static PySendResult
-delegate(AsyncCall *c, PyObject *fn, PyObject *const *prefix, Py_ssize_t nprefix,
+run_rest(AsyncCall *c, PyObject *coro, PyObject **result)
+{
+    if (coro == NULL || (c->inner = awaited_iterator(coro)) == NULL) {
+        c->stage = DONE;
+        return PYGEN_ERROR;
+    }
+    c->stage = DELEGATING;
+    return after_inner(c, PyIter_Send(c->inner, Py_None, result), result);
+}
+
+/* run_rest with fn(owner, *prefix, *args): the attempt's kernel arguments,
+   or (own_args) the arguments the call was made with. */
+static PySendResult
+delegate(AsyncCall *c, PyObject *fn, PyObject *const *prefix, Py_ssize_t nprefix, int own_args,
          PyObject **result)
 {
     PyObject *stack[8];
@@ -287,22 +318,16 @@ delegate(AsyncCall *c, PyObject *fn, PyObject *const *prefix, Py_ssize_t nprefix
     for (Py_ssize_t i = 0; i < nprefix; i++) {
         stack[1 + i] = prefix[i];
     }
-    Py_ssize_t n = kernel_args(c, stack + 1 + nprefix);
+    Py_ssize_t n = own_args ? call_args(c, c->flags, c->kind != K_SENDTO, stack + 1 + nprefix)
+                            : kernel_args(c, stack + 1 + nprefix);
     if (n < 0) {
         c->stage = DONE;
         return PYGEN_ERROR;
     }
     PyObject *coro = PyObject_Vectorcall(fn, stack, 1 + nprefix + n, NULL);
     release_args(stack + 1 + nprefix, n);
-    if (coro == NULL || (c->inner = awaited_iterator(coro)) == NULL) {
-        c->stage = DONE;
-        return PYGEN_ERROR;
-    }
-    c->stage = DELEGATING;
-    return PyIter_Send(c->inner, Py_None, result);
+    return run_rest(c, coro, result);
 }
-
-static PySendResult after_inner(AsyncCall *c, PySendResult status, PyObject **result);
 
 /* The exception being raised says how many bytes left (as operations does). */
 static void
@@ -330,11 +355,7 @@ sendall_step(AsyncCall *c, PyObject **result)
 {
     int would_block;
     Py_ssize_t sent = 0;
-    Py_ssize_t len = buffer_length(c->arg, 0);
-    if (len >= 0) {
-        c->size = len;  /* what the send tries (the direct attempt sets it too) */
-    }
-    PyObject *value = attempt(c, &would_block);
+    PyObject *value = attempt(c, &would_block);  /* sets c->size to what it tried */
     if (value != NULL) {
         sent = PyLong_AsSsize_t(value);
         Py_DECREF(value);
@@ -362,12 +383,7 @@ sendall_step(AsyncCall *c, PyObject **result)
     }
     Py_XDECREF(flags);
     Py_XDECREF(count);
-    if (coro == NULL || (c->inner = awaited_iterator(coro)) == NULL) {
-        c->stage = DONE;
-        return PYGEN_ERROR;
-    }
-    c->stage = DELEGATING;
-    return after_inner(c, PyIter_Send(c->inner, Py_None, result), result);
+    return run_rest(c, coro, result);
 }
 
 /* After an attempt would have blocked: whether the call raises instead of
@@ -430,9 +446,9 @@ attempt_or_wait(AsyncCall *c, PyObject **result)
                 return PYGEN_ERROR;
             }
             PyObject *prefix[2] = {event, fn};
-            PySendResult status = delegate(c, op_retry, prefix, 2, result);
+            PySendResult status = delegate(c, op_retry, prefix, 2, 0, result);
             Py_DECREF(fn);
-            return after_inner(c, status, result);
+            return status;
         }
         PyObject *stack[3] = {(PyObject *)c->owner, event, Py_None};
         PyObject *awaitable = PyObject_VectorcallMethod(str_wait, stack,
@@ -486,53 +502,11 @@ step(AsyncCall *c, PyObject *arg, PyObject **result)
         }
         if (--budget <= 0) {
             /* The yield comes before the system call, so a cancellation
-               delivered there costs no data. */
+               delivered there costs no data: checkpoint_then(owner, op, *the
+               call's own arguments). */
             budget = fairness_budget;
-            PyObject *prefix[1] = {op_fallback[(int)c->kind]};
-            PyObject *stack[8];
-            stack[0] = (PyObject *)c->owner;
-            stack[1] = prefix[0];
-            Py_ssize_t n = 0;
-            /* checkpoint_then(owner, op, *the call's own arguments) */
-            stack[2] = c->arg;
-            n = 1;
-            if (c->kind == K_SENDTO) {
-                stack[3] = c->address;
-                n = 2;
-            }
-            else {
-                PyObject *flags = PyLong_FromLong(c->flags);
-                if (flags == NULL) {
-                    c->stage = DONE;
-                    return PYGEN_ERROR;
-                }
-                if (c->kind == K_RECV_INTO) {
-                    stack[3] = PyLong_FromSsize_t(c->size);
-                    if (stack[3] == NULL) {
-                        Py_DECREF(flags);
-                        c->stage = DONE;
-                        return PYGEN_ERROR;
-                    }
-                    stack[4] = flags;
-                    n = 3;
-                }
-                else {
-                    stack[3] = flags;
-                    n = 2;
-                }
-            }
-            PyObject *coro = PyObject_Vectorcall(op_checkpoint_then, stack, 2 + n, NULL);
-            if (c->kind != K_SENDTO) {
-                for (Py_ssize_t i = 3; i < 2 + n; i++) {
-                    Py_DECREF(stack[i]);
-                }
-            }
-            if (coro == NULL || (c->inner = awaited_iterator(coro)) == NULL) {
-                c->stage = DONE;
-                return PYGEN_ERROR;
-            }
-            c->stage = DELEGATING;
-            return after_inner(c, PyIter_Send(c->inner, Py_None, result), result);
+            PyObject *op = op_fallback[(int)c->kind];
+            return delegate(c, op_checkpoint_then, &op, 1, 1, result);
         }
         return attempt_or_wait(c, result);
     case WAITING:
