@@ -74,17 +74,38 @@ LOCALHOST_BOTH = {"localhost": [(V6, "::1", None), (V4, "127.0.0.1", None)]}
 
 
 @contextmanager
-def refused_port() -> Iterator[int]:
-    """A port that refuses connections on both ::1 and 127.0.0.1.
+def held_on_both(listen_v4: bool = False) -> Iterator[tuple[stdlib_socket.socket, int]]:
+    """A port bound on both 127.0.0.1 and ::1, and the IPv4 socket holding it.
 
-    Sockets bound but not listening hold the port, so nothing else takes it.
+    The ::1 socket never listens, so it refuses; the IPv4 one listens if
+    ``listen_v4``. Bound sockets hold the port, so nothing else takes it. The
+    port is an ephemeral IPv4 one, which may still be taken on ::1 (an earlier
+    test's connection in TIME_WAIT): another is tried then.
     """
-    with ExitStack() as stack:
-        v4 = stack.enter_context(stdlib_socket.socket(V4))
-        v4.bind(("127.0.0.1", 0))
-        port = v4.getsockname()[1]
-        v6 = stack.enter_context(stdlib_socket.socket(V6))
-        v6.bind(("::1", port))
+    for _ in range(50):
+        with ExitStack() as stack:
+            if listen_v4:
+                v4 = stack.enter_context(stdlib_socket.create_server(("127.0.0.1", 0)))
+            else:
+                v4 = stack.enter_context(stdlib_socket.socket(V4))
+                v4.bind(("127.0.0.1", 0))
+            port = v4.getsockname()[1]
+            v6 = stack.enter_context(stdlib_socket.socket(V6))
+            try:
+                v6.bind(("::1", port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                continue
+            yield v4, port
+            return
+    raise AssertionError("no port free on both 127.0.0.1 and ::1 in 50 tries")
+
+
+@contextmanager
+def refused_port() -> Iterator[int]:
+    """A port that refuses connections on both ::1 and 127.0.0.1."""
+    with held_on_both() as (_, port):
         yield port
 
 
@@ -162,10 +183,8 @@ async def test_socket_methods_resolve_through_the_custom_resolver(
 async def test_happy_eyeballs_falls_back_to_ipv4_when_ipv6_is_refused(no_fd_leak: None) -> None:
     asock.set_custom_hostname_resolver(TableResolver(LOCALHOST_BOTH))
     # The IPv4 listener takes a port; the same port on ::1 is held, refusing.
-    with stdlib_socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-        with stdlib_socket.socket(V6) as holder, anyio.fail_after(GUARD):
-            holder.bind(("::1", port))
+    with held_on_both(listen_v4=True) as (listener, port):
+        with anyio.fail_after(GUARD):
             sock = await asock.create_connection(("localhost", port), happy_eyeballs_delay=None)
             with sock:
                 assert sock.family == V4
