@@ -1,0 +1,263 @@
+"""asock's own epoll instance for a trio run: the trio driver's scheme for many sockets.
+
+A run that has many sockets waiting gets one edge-triggered epoll instance
+(a :class:`TrioHub`),
+watched by a trio system task through a single ``wait_readable`` on its
+descriptor. A socket is registered with it once, on its first wait, and stays
+registered until close() or detach(). A wait then costs no system call and
+no registration in trio's I/O manager: the task parks with
+``wait_task_rescheduled``, and the hub's task drains the epoll instance and
+reschedules the waiters of every socket that became ready, one trip through
+trio's epoll for a whole batch of sockets.
+
+trio's own ``wait_readable`` costs an ``epoll_ctl`` per wait (it uses
+``EPOLLONESHOT``), allocates its per-descriptor record again after each
+wake-up, and keeps four frames and two closures per waiting task. The hub
+costs one step of its own task per batch of wake-ups instead.
+
+Edge-triggered readiness is safe for the reason given in the asyncio driver:
+the operation layer only waits after its system call failed with ``EAGAIN``
+(or ``EINPROGRESS``), so the socket can only become ready by a new edge,
+which epoll keeps until the hub collects it, and the waiter is parked before
+the hub's task can run again. Several tasks may wait on one socket (trio
+itself allows one per direction); each edge wakes them all, and those that
+find nothing wait for the next.
+
+``close()`` unregisters the descriptor while it is still open and wakes every
+waiter; their retried call fails with EBADF. The hub closes its epoll
+instance once no socket is registered with it, and when the run ends, so an
+idle run holds no descriptor of asock's.
+"""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+import outcome
+import trio
+
+from ..socket_base import READ, forget_on_owner
+
+if TYPE_CHECKING:
+    from ..socket_base import ForgetCountdown
+
+_READ_MASK = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
+_BOTH_MASK = _READ_MASK | select.EPOLLOUT
+_READABLE = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+_WRITABLE = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+
+_current_task = trio.lowlevel.current_task
+_reschedule = trio.lowlevel.reschedule
+_wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
+_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
+
+_Tasks = list[trio.lowlevel.Task]
+
+
+def _wake_task(task: trio.lowlevel.Task) -> None:
+    # True: what a driver's wait returns when woken (trio's default is None).
+    _reschedule(task, outcome.Value(True))
+
+
+def _wake_all(tasks: _Tasks) -> None:
+    for task in tasks:
+        _wake_task(task)
+
+
+class HubQueue:
+    """One socket's registration with a hub, and the tasks waiting on it.
+
+    The first reader and the first writer have a slot each and share one
+    abort function per direction (made once per socket), so a single waiter,
+    the common case, allocates nothing but trio's own wait; further waiters
+    go to a list with an abort function of their own.
+    """
+
+    __slots__ = (
+        "_abort_reader", "_abort_writer", "fd", "hub", "more_readers", "more_writers",
+        "reader", "watches_write", "writer",
+    )
+
+    def __init__(self, hub: TrioHub, fd: int) -> None:
+        self.hub = hub
+        self.fd = fd
+        self.reader: trio.lowlevel.Task | None = None
+        self.writer: trio.lowlevel.Task | None = None
+        self.more_readers: _Tasks | None = None
+        self.more_writers: _Tasks | None = None
+        # EPOLLOUT is added on the first wait for writing: most sockets never
+        # wait to send, and would otherwise be reported whenever the peer reads.
+        self.watches_write = False
+        self._abort_reader = self._drop_reader
+        self._abort_writer = self._drop_writer
+
+    def _drop_reader(self, _: object) -> trio.lowlevel.Abort:
+        self.reader = None
+        return _SUCCEEDED
+
+    def _drop_writer(self, _: object) -> trio.lowlevel.Abort:
+        self.writer = None
+        return _SUCCEEDED
+
+    def park(self, event: int) -> Coroutine[Any, Any, bool]:
+        """The wait of the current task: trio's own lowest-level one, no frame of ours.
+
+        True once woken (by readiness, or by close()).
+        """
+        task = _current_task()
+        if event == READ:
+            if self.reader is None:
+                self.reader = task
+                return _wait_task_rescheduled(self._abort_reader)
+            if self.more_readers is None:
+                self.more_readers = []
+            return _park_in(self.more_readers, task)
+        if not self.watches_write:
+            self.hub.watch_write(self)
+        if self.writer is None:
+            self.writer = task
+            return _wait_task_rescheduled(self._abort_writer)
+        if self.more_writers is None:
+            self.more_writers = []
+        return _park_in(self.more_writers, task)
+
+    def wake(self, mask: int) -> None:
+        """Reschedule the tasks that ``mask`` (epoll's report) concerns."""
+        if mask & _READABLE:
+            task = self.reader
+            if task is not None:
+                self.reader = None
+                _wake_task(task)
+            if self.more_readers:
+                more, self.more_readers = self.more_readers, None
+                _wake_all(more)
+        if mask & _WRITABLE:
+            task = self.writer
+            if task is not None:
+                self.writer = None
+                _wake_task(task)
+            if self.more_writers:
+                more, self.more_writers = self.more_writers, None
+                _wake_all(more)
+
+    def _forget(self) -> None:
+        # In the run's thread: drop the descriptor from the hub while the
+        # number is still ours, and wake every waiter (their retry fails with EBADF).
+        self.hub.forget(self)
+        self.wake(_READABLE | _WRITABLE)
+
+    def wake_closing(self, closing: bool) -> Callable[[ForgetCountdown], None] | None:
+        """Unregister the descriptor and wake every waiter (see ``ReadinessQueue``)."""
+        hub = self.hub
+        if not hub.open:
+            return None  # the run is over: nothing watches the descriptor, nobody waits
+        if trio.lowlevel.in_trio_run() and trio.lowlevel.current_trio_token() is hub.token:
+            self._forget()
+            return None
+        # Another thread: only the run's own thread may reschedule its tasks.
+        return forget_on_owner(
+            hub.token.run_sync_soon, self._forget, trio.RunFinishedError, closing
+        )
+
+
+def _park_in(tasks: _Tasks, task: trio.lowlevel.Task) -> Coroutine[Any, Any, bool]:
+    tasks.append(task)
+
+    def abort(_: object) -> trio.lowlevel.Abort:
+        if task in tasks:  # the list is swapped out when its tasks are woken
+            tasks.remove(task)
+        return _SUCCEEDED
+
+    return _wait_task_rescheduled(abort)
+
+
+class TrioHub:
+    """asock's edge-triggered epoll instance for one trio run, and the task watching it."""
+
+    __slots__ = ("epoll", "fd", "open", "queues", "token")
+
+    def __init__(self) -> None:
+        self.epoll = select.epoll()
+        self.fd = self.epoll.fileno()
+        self.queues: dict[int, HubQueue] = {}
+        self.token = trio.lowlevel.current_trio_token()
+        self.open = True
+        trio.lowlevel.spawn_system_task(self._watch, name="asock epoll hub")
+
+    def register(self, fd: int) -> HubQueue:
+        """Watch ``fd`` (edge-triggered, for reading) and return its queue. In the run."""
+        # A socket garbage-collected without close() may have left its queue
+        # under this number; the new one replaces it (the kernel dropped the
+        # old registration with the old descriptor).
+        queue = HubQueue(self, fd)
+        try:
+            self.epoll.register(fd, _READ_MASK)
+        except FileExistsError:  # still registered through a dup of the old socket
+            self.epoll.modify(fd, _READ_MASK)
+        self.queues[fd] = queue
+        return queue
+
+    def watch_write(self, queue: HubQueue) -> None:
+        """Watch ``queue``'s descriptor for writing as well, from now on."""
+        # Re-arming reports the current state, so a socket that became
+        # writable in between still produces its edge.
+        self.epoll.modify(queue.fd, _BOTH_MASK)
+        queue.watches_write = True
+
+    def forget(self, queue: HubQueue) -> None:
+        """Unregister ``queue``'s descriptor; close the hub when it was the last. In the run."""
+        if self.queues.get(queue.fd) is not queue:
+            return
+        del self.queues[queue.fd]
+        try:
+            self.epoll.unregister(queue.fd)
+        except (OSError, ValueError):
+            pass  # closed behind asock's back: the kernel dropped it already
+        if not self.queues:
+            self._shut()
+            # The watching task wakes with ClosedResourceError and ends.
+            trio.lowlevel.notify_closing(self.fd)
+            self.epoll.close()
+
+    def _shut(self) -> None:
+        self.open = False
+        self.queues.clear()  # a socket's later close() finds nothing to forget
+        if _HUB.get(None) is self:
+            _HUB.set(None)
+
+    async def _watch(self) -> None:
+        epoll, queues = self.epoll, self.queues
+        try:
+            while True:
+                await trio.lowlevel.wait_readable(self.fd)
+                if not self.open:
+                    # forget() closed the hub after epoll had woken this task
+                    # but before it ran (notify_closing found nobody to wake).
+                    return
+                for fd, mask in epoll.poll(0):
+                    queue = queues.get(fd)
+                    if queue is not None:
+                        queue.wake(mask)
+        except trio.ClosedResourceError:
+            pass  # forget() closed the hub
+        finally:
+            if self.open:  # the run is ending (the task was cancelled)
+                self._shut()
+                self.epoll.close()
+
+
+_HUB: trio.lowlevel.RunVar[TrioHub | None] = trio.lowlevel.RunVar("asock_epoll_hub")
+
+
+def current_hub() -> TrioHub | None:
+    """The hub of the running trio run, or None while it has none."""
+    return _HUB.get(None)
+
+
+def start_hub() -> TrioHub:
+    """Give the running trio run a hub (its watching task starts with it)."""
+    hub = TrioHub()
+    _HUB.set(hub)
+    return hub
