@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..socket_base import READ, WRITE, forget_on_owner
-from .trio_hub import HubQueue, TrioHub, current_hub, start_hub
+from .trio_hub import HubQueue, current_hub, start_hub
 
 if TYPE_CHECKING:
     from ..socket_base import ForgetCountdown, SocketBase
@@ -43,10 +43,12 @@ if TYPE_CHECKING:
 #: How many sockets of a run may wait with trio's own wait (and stay open)
 #: before further ones go to asock's hub. ``ASOCK_TRIO_HUB_AFTER`` sets it
 #: (0: every socket uses the hub; the test suite runs that way once).
-HUB_AFTER = int(os.environ.get("ASOCK_TRIO_HUB_AFTER", "8"))
+HUB_AFTER = int(os.environ.get("ASOCK_TRIO_HUB_AFTER", "4"))
 
 
 _current_trio_token = trio.lowlevel.current_trio_token
+_current_task = trio.lowlevel.current_task
+_wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
 
 
 class _TrioQueue:
@@ -115,8 +117,10 @@ class _TrioQueue:
         )
 
 
-#: The keys of a socket's two trio queues (made once: a wait allocates nothing).
+#: The keys of a socket's two direct queues (made once: a wait allocates
+#: nothing), and of its queue in a hub (one for both directions).
 _KEYS = (("trio", READ), ("trio", WRITE))
+_HUB_KEY = "trio-hub"
 
 
 async def _closing() -> bool:
@@ -157,15 +161,6 @@ def _direct_sockets() -> _DirectSockets:
     return direct
 
 
-def _drop_stale_hubs(s: SocketBase) -> None:
-    """Drop ``s``'s queue of a hub that has closed (an earlier run's)."""
-
-    def stale(key: object) -> bool:
-        return isinstance(key, TrioHub) and not key.open
-
-    s._drop_queues(stale)
-
-
 def _park(queue: HubQueue, event: int, timeout: float | None) -> Coroutine[Any, Any, bool]:
     if timeout is None:
         return queue.park(event)
@@ -193,13 +188,17 @@ class TrioDriver:
         queues = s._queues
         if queues:
             queue = queues.get(_KEYS[event])
-            if queue is not None:
-                return _wait_direct(queue, s, event, timeout)  # type: ignore[arg-type]
-            hub = current_hub()
-            if hub is not None:
-                queue = queues.get(hub)
-                if queue is not None:
-                    return _park(queue, event, timeout)  # type: ignore[arg-type]
+            if type(queue) is _TrioQueue:
+                if timeout is None:
+                    return queue.wait(s, event)
+                return _wait_until_timeout(queue, s, event, timeout)
+            queue = queues.get(_HUB_KEY)
+            if type(queue) is HubQueue and queue.hub.open:
+                if event == READ and timeout is None and queue.reader is None:
+                    # HubQueue.park's common case, inlined: this runs on every wait
+                    queue.reader = _current_task()
+                    return _wait_task_rescheduled(queue._abort_reader)
+                return _park(queue, event, timeout)
         return self._first_wait(s, event, timeout)
 
     def _first_wait(
@@ -209,17 +208,24 @@ class TrioDriver:
         if fd < 0:
             return _closing()
         queues = s._queues
+        left = queues.get(_HUB_KEY) if queues else None
+        if left is not None:
+            # The queue of a hub whose run is over: this run's hub takes it on.
+            assert type(left) is HubQueue
+            (current_hub() or start_hub()).adopt(left)
+            if s._released():  # closed meanwhile, from another thread
+                left.hub.forget(left)
+                return _closing()
+            return _park(left, event, timeout)
         direct = _direct_sockets()
         other_direction = queues.get(_KEYS[1 - event]) if queues else None
         if other_direction is None:
             hub = current_hub()
             if hub is not None or direct.count >= HUB_AFTER:
-                if hub is None:
-                    hub = start_hub()
-                queue = s._queue(hub, hub.register, fd)
+                hub = hub or start_hub()
+                queue = s._queue(_HUB_KEY, hub.register, fd)
                 if queue is None:
                     return _closing()  # the retried call reports EBADF
-                _drop_stale_hubs(s)
                 return _park(queue, event, timeout)  # type: ignore[arg-type]
         queue = s._queue(_KEYS[event], _TrioQueue, event)
         if queue is None:
@@ -229,7 +235,6 @@ class TrioDriver:
             # a socket counts once, whichever direction it waits for first
             direct.count += 1
             queue.counted = direct
-        _drop_stale_hubs(s)
         return _wait_direct(queue, s, event, timeout)
 
     async def checkpoint(self) -> None:

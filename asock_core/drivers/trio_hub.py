@@ -188,16 +188,25 @@ class TrioHub:
 
     def register(self, fd: int) -> HubQueue:
         """Watch ``fd`` (edge-triggered, for reading) and return its queue. In the run."""
+        queue = HubQueue(self, fd)
+        self._watch_fd(queue)
+        return queue
+
+    def adopt(self, queue: HubQueue) -> None:
+        """Take over ``queue``, left by the hub of an earlier run (nobody waits in it)."""
+        queue.hub = self
+        queue.watches_write = False
+        self._watch_fd(queue)
+
+    def _watch_fd(self, queue: HubQueue) -> None:
         # A socket garbage-collected without close() may have left its queue
         # under this number; the new one replaces it (the kernel dropped the
         # old registration with the old descriptor).
-        queue = HubQueue(self, fd)
         try:
-            self.epoll.register(fd, _READ_MASK)
+            self.epoll.register(queue.fd, _READ_MASK)
         except FileExistsError:  # still registered through a dup of the old socket
-            self.epoll.modify(fd, _READ_MASK)
-        self.queues[fd] = queue
-        return queue
+            self.epoll.modify(queue.fd, _READ_MASK)
+        self.queues[queue.fd] = queue
 
     def watch_write(self, queue: HubQueue) -> None:
         """Watch ``queue``'s descriptor for writing as well, from now on."""
@@ -238,7 +247,16 @@ class TrioHub:
                     return
                 for fd, mask in epoll.poll(0):
                     queue = queues.get(fd)
-                    if queue is not None:
+                    if queue is None:
+                        continue
+                    reader = queue.reader
+                    if reader is not None and mask & _READABLE and not queue.more_readers:
+                        # wake()'s common case, inlined: this runs once per wake-up
+                        queue.reader = None
+                        _reschedule(reader, outcome.Value(True))
+                        if mask & _WRITABLE:
+                            queue.wake(mask & _WRITABLE)
+                    else:
                         queue.wake(mask)
         except trio.ClosedResourceError:
             pass  # forget() closed the hub
