@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..socket_base import READ, WRITE, forget_on_owner
-from .trio_hub import HubQueue, current_hub, start_hub
+from .trio_hub import HubQueue, TrioHub, current_hub, start_hub
 
 if TYPE_CHECKING:
     from ..socket_base import ForgetCountdown, SocketBase
@@ -208,25 +208,15 @@ class TrioDriver:
         if fd < 0:
             return _closing()
         queues = s._queues
-        left = queues.get(_HUB_KEY) if queues else None
-        if left is not None:
-            # The queue of a hub whose run is over: this run's hub takes it on.
-            assert type(left) is HubQueue
-            (current_hub() or start_hub()).adopt(left)
-            if s._released():  # closed meanwhile, from another thread
-                left.hub.forget(left)
-                return _closing()
-            return _park(left, event, timeout)
         direct = _direct_sockets()
         other_direction = queues.get(_KEYS[1 - event]) if queues else None
         if other_direction is None:
+            left = queues.get(_HUB_KEY) if queues else None
             hub = current_hub()
-            if hub is not None or direct.count >= HUB_AFTER:
+            if left is not None or hub is not None or direct.count >= HUB_AFTER:
                 hub = hub or start_hub()
-                queue = s._queue(_HUB_KEY, hub.register, fd)
-                if queue is None:
-                    return _closing()  # the retried call reports EBADF
-                return _park(queue, event, timeout)  # type: ignore[arg-type]
+            if hub is not None:
+                return self._hub_wait(s, hub, left, fd, event, timeout)
         queue = s._queue(_KEYS[event], _TrioQueue, event)
         if queue is None:
             return _closing()
@@ -236,6 +226,22 @@ class TrioDriver:
             direct.count += 1
             queue.counted = direct
         return _wait_direct(queue, s, event, timeout)
+
+    @staticmethod
+    def _hub_wait(
+        s: SocketBase, hub: TrioHub, left: object, fd: int, event: int, timeout: float | None
+    ) -> Coroutine[Any, Any, bool]:
+        if type(left) is HubQueue:
+            # The queue of a hub whose run is over: this run's hub takes it on.
+            hub.adopt(left)
+            if s._released():  # closed meanwhile, from another thread
+                hub.forget(left)
+                return _closing()
+            return _park(left, event, timeout)
+        queue = s._queue(_HUB_KEY, hub.register, fd)
+        if queue is None:
+            return _closing()  # the retried call reports EBADF
+        return _park(queue, event, timeout)  # type: ignore[arg-type]
 
     async def checkpoint(self) -> None:
         """Yield to the trio scheduler once (a cancellation point)."""

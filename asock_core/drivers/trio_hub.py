@@ -184,7 +184,12 @@ class TrioHub:
         self.queues: dict[int, HubQueue] = {}
         self.token = trio.lowlevel.current_trio_token()
         self.open = True
-        trio.lowlevel.spawn_system_task(self._watch, name="asock epoll hub")
+        try:
+            trio.lowlevel.spawn_system_task(self._watch, name="asock epoll hub")
+        except BaseException:  # RuntimeError: the run is shutting down
+            self.open = False
+            self.epoll.close()
+            raise
 
     def register(self, fd: int) -> HubQueue:
         """Watch ``fd`` (edge-triggered, for reading) and return its queue. In the run."""
@@ -196,6 +201,8 @@ class TrioHub:
         """Take over ``queue``, left by the hub of an earlier run (nobody waits in it)."""
         queue.hub = self
         queue.watches_write = False
+        queue.reader = queue.writer = None
+        queue.more_readers = queue.more_writers = None
         self._watch_fd(queue)
 
     def _watch_fd(self, queue: HubQueue) -> None:
@@ -274,8 +281,15 @@ def current_hub() -> TrioHub | None:
     return _HUB.get(None)
 
 
-def start_hub() -> TrioHub:
-    """Give the running trio run a hub (its watching task starts with it)."""
-    hub = TrioHub()
+def start_hub() -> TrioHub | None:
+    """Give the running trio run a hub (its watching task starts with it).
+
+    None once the run is shutting down (trio takes no new system task then):
+    the caller waits through trio's own I/O manager instead.
+    """
+    try:
+        hub = TrioHub()
+    except RuntimeError:
+        return None
     _HUB.set(hub)
     return hub
