@@ -60,7 +60,7 @@ async def _wait_for_one_byte(reader: asock.socket, writer: asock.socket) -> byte
     return received[0]
 
 
-async def test_a_run_moves_to_the_hub_after_its_first_sockets(
+async def test_a_run_moves_to_the_hub_after_its_first_sockets_and_they_follow(
     trio_only: None, hub_after: Any, no_fd_leak: None
 ) -> None:
     import trio
@@ -73,10 +73,15 @@ async def test_a_run_moves_to_the_hub_after_its_first_sockets(
             assert await _wait_for_one_byte(a, b) == b"x"
             assert await _wait_for_one_byte(b, a) == b"x"
         schemes = ["trio-hub" in (s._queues or {}) for pair in pairs for s in pair]
-        # The first two sockets wait in trio's I/O manager; the rest in the hub.
+        # The first two sockets waited in trio's I/O manager; the rest in the hub.
         assert schemes == [False, False, True, True, True, True]
         # The three pairs, plus the hub's epoll instance.
         assert len(_open_fds() - before) == 7
+        # Now that the run has a hub, the first two move to it at their next wait.
+        a, b = pairs[0]
+        assert await _wait_for_one_byte(a, b) == b"x"
+        assert await _wait_for_one_byte(b, a) == b"x"
+        assert "trio-hub" in (a._queues or {}) and "trio-hub" in (b._queues or {})
         for a, b in pairs:
             a.close()
             b.close()

@@ -127,14 +127,6 @@ async def _closing() -> bool:
     return True
 
 
-def _wait_direct(
-    queue: _TrioQueue, s: SocketBase, event: int, timeout: float | None
-) -> Coroutine[Any, Any, bool]:
-    if timeout is None:
-        return queue.wait(s, event)
-    return _wait_until_timeout(queue, s, event, timeout)
-
-
 async def _wait_until_timeout(queue: _TrioQueue, s: SocketBase, event: int, timeout: float) -> bool:
     with trio.move_on_after(timeout):
         return await queue.wait(s, event)
@@ -142,12 +134,14 @@ async def _wait_until_timeout(queue: _TrioQueue, s: SocketBase, event: int, time
 
 
 class _DirectSockets:
-    """How many sockets of one run wait in the direct scheme and are still open."""
+    """How many sockets of one run wait through trio and are still open, and the run's hub."""
 
-    __slots__ = ("count",)
+    __slots__ = ("count", "hub")
 
     def __init__(self) -> None:
         self.count = 0
+        #: The run's hub once started (while its direct sockets move to it), else None.
+        self.hub: TrioHub | None = None
 
 
 _DIRECT: trio.lowlevel.RunVar[_DirectSockets | None] = trio.lowlevel.RunVar("asock_direct_sockets")
@@ -187,11 +181,6 @@ class TrioDriver:
         # driver does; a socket's first wait goes through SocketBase._queue.
         queues = s._queues
         if queues:
-            queue = queues.get(_KEYS[event])
-            if type(queue) is _TrioQueue:
-                if timeout is None:
-                    return queue.wait(s, event)
-                return _wait_until_timeout(queue, s, event, timeout)
             queue = queues.get(_HUB_KEY)
             if type(queue) is HubQueue and queue.hub.open:
                 if event == READ and timeout is None and queue.reader is None:
@@ -199,6 +188,13 @@ class TrioDriver:
                     queue.reader = _current_task()
                     return _wait_task_rescheduled(queue._abort_reader)
                 return _park(queue, event, timeout)
+            queue = queues.get(_KEYS[event])
+            if type(queue) is _TrioQueue and (queue.counted is None or queue.counted.hub is None):
+                # trio's own wait, in a run that has no hub (or for a
+                # direction that moves with the other one)
+                if timeout is None:
+                    return queue.wait(s, event)
+                return _wait_until_timeout(queue, s, event, timeout)
         return self._first_wait(s, event, timeout)
 
     def _first_wait(
@@ -209,23 +205,29 @@ class TrioDriver:
             return _closing()
         queues = s._queues
         direct = _direct_sockets()
-        other_direction = queues.get(_KEYS[1 - event]) if queues else None
-        if other_direction is None:
-            left = queues.get(_HUB_KEY) if queues else None
-            hub = current_hub()
-            if left is not None or hub is not None or direct.count >= HUB_AFTER:
-                hub = hub or start_hub()
-            if hub is not None:
-                return self._hub_wait(s, hub, left, fd, event, timeout)
+        hub = current_hub()
+        left = queues.get(_HUB_KEY) if queues else None
+        if hub is None and (left is not None or direct.count >= HUB_AFTER):
+            hub = start_hub()
+        direct.hub = hub
+        if hub is not None:
+            # Every socket of a run that has a hub waits on it, those that
+            # waited through trio before included (from their next wait on).
+            return self._hub_wait(s, hub, left, fd, event, timeout)
+        first_direction = not queues or _KEYS[1 - event] not in queues
         queue = s._queue(_KEYS[event], _TrioQueue, event)
         if queue is None:
             return _closing()
         assert type(queue) is _TrioQueue
-        if other_direction is None and queue.counted is None:
+        if queue.counted is not None and queue.counted is not direct:
+            queue.counted.hub = None  # counted in an earlier run: its hub is gone
+        if first_direction and queue.counted is None:
             # a socket counts once, whichever direction it waits for first
             direct.count += 1
             queue.counted = direct
-        return _wait_direct(queue, s, event, timeout)
+        if timeout is None:
+            return queue.wait(s, event)
+        return _wait_until_timeout(queue, s, event, timeout)
 
     @staticmethod
     def _hub_wait(
