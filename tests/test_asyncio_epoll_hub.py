@@ -1,7 +1,7 @@
 """The asyncio driver's own epoll instance (asock_core/drivers/asyncio_driver.py).
 
 These cases are about that driver's bookkeeping, so they run on asyncio and
-uvloop only: on trio, waits go through trio's own I/O manager.
+uvloop only (the trio driver's hub is tested in test_trio_epoll_hub.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _open_fds() -> set[int]:
 @pytest.fixture
 def asyncio_only(anyio_backend: Any) -> None:
     if anyio_backend[0] != "asyncio":
-        pytest.skip("trio waits in its own I/O manager, not in asock's epoll instance")
+        pytest.skip("the trio driver has a hub of its own (test_trio_epoll_hub.py)")
     if anyio_backend[1].get("use_uvloop"):
         pytest.skip("on uvloop a socket stays registered with the loop itself (see below)")
 
@@ -146,3 +146,35 @@ async def test_a_sender_that_waited_for_room_is_woken_each_time_room_appears(
                 tasks.start_soon(drain)
                 await a.sendall(payload)
             assert bytes(received) == payload
+
+
+async def test_uvloop_moves_later_sockets_to_the_hub(
+    anyio_backend: Any, monkeypatch: pytest.MonkeyPatch, no_fd_leak: None
+) -> None:
+    """On uvloop a loop's first sockets register with the loop itself, later ones with the hub."""
+    if anyio_backend[0] != "asyncio" or not anyio_backend[1].get("use_uvloop"):
+        pytest.skip("the choice between the two schemes is uvloop's")
+    import asyncio
+
+    import asock_core.drivers
+    from asock_core.drivers import asyncio_driver
+
+    monkeypatch.setattr(asock_core.drivers, "HUB_AFTER", 2)
+    loop = asyncio.get_running_loop()
+    before = _open_fds()
+    with anyio.fail_after(5):
+        pairs = [asock.socketpair() for _ in range(3)]
+        for a, b in pairs:
+            assert await _wait_for_one_byte(a, b) == b"x"
+            assert await _wait_for_one_byte(b, a) == b"x"
+        schemes = [type((s._queues or {})[loop]).__name__ for pair in pairs for s in pair]
+        assert schemes == ["_LoopRegistration"] * 2 + ["_EpollQueue"] * 4
+        assert asyncio_driver._loop_registrations[loop] == 2
+        # The three pairs, plus the hub's epoll instance.
+        assert len(_open_fds() - before) == 7
+        for a, b in pairs:
+            a.close()
+            b.close()
+        # Both schemes undone: no count left for the loop, no epoll instance.
+        assert loop not in asyncio_driver._loop_registrations
+    assert _open_fds() == before

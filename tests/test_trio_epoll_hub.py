@@ -4,7 +4,7 @@ A run's first sockets wait in trio's own I/O manager; later ones are
 registered with asock's epoll hub. These cases are about that bookkeeping, so
 they run on trio only (the asyncio driver's hub has tests of its own). The
 whole trio suite also runs once with every socket on the hub
-(``ASOCK_TRIO_HUB_AFTER=0`` in .ci/run).
+(``ASOCK_HUB_AFTER=0`` in .ci/run).
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def trio_only(anyio_backend: Any) -> None:
 def hub_after(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Set how many sockets of a run wait directly before the hub takes the rest."""
     pytest.importorskip("trio")
-    from asock_core.drivers import trio_driver
+    import asock_core.drivers
 
     def set_to(count: int) -> None:
-        monkeypatch.setattr(trio_driver, "HUB_AFTER", count)
+        monkeypatch.setattr(asock_core.drivers, "HUB_AFTER", count)
 
     return set_to
 

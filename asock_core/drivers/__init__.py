@@ -17,7 +17,14 @@ for ``blocking`` and must not pay for asyncio or trio.
 
 from __future__ import annotations
 
+import os
 import sys
+
+#: How many sockets of a trio run or a uvloop loop wait through the library's
+#: own registration (and are still open) before later ones go to asock's
+#: epoll hub; see docs/backends.md. ``ASOCK_HUB_AFTER`` sets it (0: every
+#: socket on the hub; .ci/run runs the trio and uvloop tests once that way).
+HUB_AFTER = int(os.environ.get("ASOCK_HUB_AFTER", "4"))
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

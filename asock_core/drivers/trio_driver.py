@@ -1,7 +1,7 @@
 """Readiness waits for trio: trio's own for a few sockets, asock's epoll hub for many.
 
 A run's first sockets wait with ``trio.lowlevel.wait_readable``/``wait_writable``
-(the direct scheme, :class:`_TrioQueue`). Once more than :data:`HUB_AFTER`
+(the direct scheme, :class:`_TrioQueue`). Once more than ``drivers.HUB_AFTER``
 sockets have waited in the run and are still open, further sockets are
 registered with an epoll instance owned by asock and watched by one trio
 system task (:mod:`.trio_hub`). Each scheme wins where the other loses:
@@ -15,8 +15,8 @@ system task (:mod:`.trio_hub`). Each scheme wins where the other loses:
   shared, and an echo server on 100 connections serves about 30% more
   requests per CPU-second, in half the memory per waiting connection.
 
-A socket keeps the scheme it started with for the run: moving it costs the
-``epoll_ctl`` calls the hub saves.
+Once the run has a hub, the sockets that waited through trio move to it too,
+each at its next wait (a socket's first wait on the hub registers it, once).
 
 In the direct scheme trio lets only one task wait for each kind of readiness on a descriptor, but
 asock lets several (a pool of tasks reading one UDP socket). So one waiter
@@ -28,22 +28,18 @@ socket uses ``notify_closing``, which wakes the leader with
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import trio
 
+from .. import drivers
 from ..socket_base import READ, WRITE, forget_on_owner
 from .trio_hub import HubQueue, TrioHub, current_hub, start_hub
 
 if TYPE_CHECKING:
     from ..socket_base import ForgetCountdown, SocketBase
 
-#: How many sockets of a run may wait with trio's own wait (and stay open)
-#: before further ones go to asock's hub. ``ASOCK_TRIO_HUB_AFTER`` sets it
-#: (0: every socket uses the hub; the test suite runs that way once).
-HUB_AFTER = int(os.environ.get("ASOCK_TRIO_HUB_AFTER", "4"))
 
 
 _current_trio_token = trio.lowlevel.current_trio_token
@@ -186,7 +182,7 @@ class TrioDriver:
                 if event == READ and timeout is None and queue.reader is None:
                     # HubQueue.park's common case, inlined: this runs on every wait
                     queue.reader = _current_task()
-                    return _wait_task_rescheduled(queue._abort_reader)
+                    return _wait_task_rescheduled(queue)
                 return _park(queue, event, timeout)
             queue = queues.get(_KEYS[event])
             if type(queue) is _TrioQueue and (queue.counted is None or queue.counted.hub is None):
@@ -207,7 +203,7 @@ class TrioDriver:
         direct = _direct_sockets()
         hub = current_hub()
         left = queues.get(_HUB_KEY) if queues else None
-        if hub is None and (left is not None or direct.count >= HUB_AFTER):
+        if hub is None and (left is not None or direct.count >= drivers.HUB_AFTER):
             hub = start_hub()
         direct.hub = hub
         if hub is not None:

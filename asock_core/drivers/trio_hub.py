@@ -69,15 +69,15 @@ def _wake_all(tasks: _Tasks) -> None:
 class HubQueue:
     """One socket's registration with a hub, and the tasks waiting on it.
 
-    The first reader and the first writer have a slot each and share one
-    abort function per direction (made once per socket), so a single waiter,
-    the common case, allocates nothing but trio's own wait; further waiters
-    go to a list with an abort function of their own.
+    The first reader and the first writer have a slot each; further waiters
+    go to a list with an abort function of their own. The first reader's
+    abort function is the queue itself (calling it empties the reader slot),
+    so the common wait, one reader, allocates nothing but trio's own wait
+    and keeps no bound method alive per waiting connection.
     """
 
     __slots__ = (
-        "_abort_reader", "_abort_writer", "fd", "hub", "more_readers", "more_writers",
-        "reader", "watches_write", "writer",
+        "fd", "hub", "more_readers", "more_writers", "reader", "watches_write", "writer",
     )
 
     def __init__(self, hub: TrioHub, fd: int) -> None:
@@ -90,10 +90,9 @@ class HubQueue:
         # EPOLLOUT is added on the first wait for writing: most sockets never
         # wait to send, and would otherwise be reported whenever the peer reads.
         self.watches_write = False
-        self._abort_reader = self._drop_reader
-        self._abort_writer = self._drop_writer
 
-    def _drop_reader(self, _: object) -> trio.lowlevel.Abort:
+    def __call__(self, _: object) -> trio.lowlevel.Abort:
+        """Abort the first reader's wait (trio calls it on cancellation)."""
         self.reader = None
         return _SUCCEEDED
 
@@ -110,7 +109,7 @@ class HubQueue:
         if event == READ:
             if self.reader is None:
                 self.reader = task
-                return _wait_task_rescheduled(self._abort_reader)
+                return _wait_task_rescheduled(self)
             if self.more_readers is None:
                 self.more_readers = []
             return _park_in(self.more_readers, task)
@@ -118,7 +117,7 @@ class HubQueue:
             self.hub.watch_write(self)
         if self.writer is None:
             self.writer = task
-            return _wait_task_rescheduled(self._abort_writer)
+            return _wait_task_rescheduled(self._drop_writer)
         if self.more_writers is None:
             self.more_writers = []
         return _park_in(self.more_writers, task)
