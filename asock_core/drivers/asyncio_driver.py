@@ -61,10 +61,9 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 if hasattr(select, "epoll"):
-    _READ_MASK = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
-    _BOTH_MASK = _READ_MASK | select.EPOLLOUT
-    _READABLE = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
-    _WRITABLE = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+    from .epoll_set import READABLE as _READABLE
+    from .epoll_set import WRITABLE as _WRITABLE
+    from .epoll_set import EpollSet
 
     class _EpollQueue:
         """One socket's registration with a hub, and the tasks waiting on it."""
@@ -115,44 +114,23 @@ if hasattr(select, "epoll"):
             _wake(readers)
             _wake(writers)
 
-    class _EpollHub:
+    class _EpollHub(EpollSet[_EpollQueue]):
         """asock's edge-triggered epoll instance for one event loop."""
 
-        __slots__ = ("epoll", "loop", "queues")
+        __slots__ = ("loop",)
 
         def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+            super().__init__()
             self.loop = loop
-            self.epoll = select.epoll()
-            self.queues: dict[int, _EpollQueue] = {}
             loop.add_reader(self.epoll.fileno(), self.dispatch)
 
         def register(self, fd: int) -> _EpollQueue:
-            # A socket garbage-collected without close() may have left its queue
-            # under this number; the new one replaces it (the kernel dropped the
-            # old registration when the descriptor was closed).
             queue = _EpollQueue(self, fd)
-            try:
-                self.epoll.register(fd, _READ_MASK)
-            except FileExistsError:  # still registered through a dup of the old socket
-                self.epoll.modify(fd, _READ_MASK)
-            self.queues[fd] = queue
+            self.watch(queue)
             return queue
 
-        def watch_write(self, queue: _EpollQueue) -> None:
-            # Re-arming reports the current state, so a socket that became
-            # writable in between still produces its edge.
-            self.epoll.modify(queue.fd, _BOTH_MASK)
-            queue.watches_write = True
-
         def forget(self, queue: _EpollQueue) -> None:
-            if self.queues.get(queue.fd) is not queue:
-                return
-            del self.queues[queue.fd]
-            try:
-                self.epoll.unregister(queue.fd)
-            except (OSError, ValueError):
-                pass  # closed behind asock's back: the kernel dropped it already
-            if not self.queues:
+            if self.unwatch(queue):
                 self._close()
 
         def _close(self) -> None:

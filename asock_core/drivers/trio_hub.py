@@ -31,7 +31,6 @@ idle run holds no descriptor of asock's.
 
 from __future__ import annotations
 
-import select
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +42,9 @@ from ..socket_base import READ, forget_on_owner
 if TYPE_CHECKING:
     from ..socket_base import ForgetCountdown
 
-_READ_MASK = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
-_BOTH_MASK = _READ_MASK | select.EPOLLOUT
-_READABLE = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
-_WRITABLE = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+from .epoll_set import READABLE as _READABLE
+from .epoll_set import WRITABLE as _WRITABLE
+from .epoll_set import EpollSet
 
 _current_task = trio.lowlevel.current_task
 _reschedule = trio.lowlevel.reschedule
@@ -172,15 +170,14 @@ def _park_in(tasks: _Tasks, task: trio.lowlevel.Task) -> Coroutine[Any, Any, boo
     return _wait_task_rescheduled(abort)
 
 
-class TrioHub:
+class TrioHub(EpollSet[HubQueue]):
     """asock's edge-triggered epoll instance for one trio run, and the task watching it."""
 
-    __slots__ = ("epoll", "fd", "open", "queues", "token")
+    __slots__ = ("fd", "open", "token")
 
     def __init__(self) -> None:
-        self.epoll = select.epoll()
+        super().__init__()
         self.fd = self.epoll.fileno()
-        self.queues: dict[int, HubQueue] = {}
         self.token = trio.lowlevel.current_trio_token()
         self.open = True
         try:
@@ -193,7 +190,7 @@ class TrioHub:
     def register(self, fd: int) -> HubQueue:
         """Watch ``fd`` (edge-triggered, for reading) and return its queue. In the run."""
         queue = HubQueue(self, fd)
-        self._watch_fd(queue)
+        self.watch(queue)
         return queue
 
     def adopt(self, queue: HubQueue) -> None:
@@ -202,35 +199,11 @@ class TrioHub:
         queue.watches_write = False
         queue.reader = queue.writer = None
         queue.more_readers = queue.more_writers = None
-        self._watch_fd(queue)
-
-    def _watch_fd(self, queue: HubQueue) -> None:
-        # A socket garbage-collected without close() may have left its queue
-        # under this number; the new one replaces it (the kernel dropped the
-        # old registration with the old descriptor).
-        try:
-            self.epoll.register(queue.fd, _READ_MASK)
-        except FileExistsError:  # still registered through a dup of the old socket
-            self.epoll.modify(queue.fd, _READ_MASK)
-        self.queues[queue.fd] = queue
-
-    def watch_write(self, queue: HubQueue) -> None:
-        """Watch ``queue``'s descriptor for writing as well, from now on."""
-        # Re-arming reports the current state, so a socket that became
-        # writable in between still produces its edge.
-        self.epoll.modify(queue.fd, _BOTH_MASK)
-        queue.watches_write = True
+        self.watch(queue)
 
     def forget(self, queue: HubQueue) -> None:
         """Unregister ``queue``'s descriptor; close the hub when it was the last. In the run."""
-        if self.queues.get(queue.fd) is not queue:
-            return
-        del self.queues[queue.fd]
-        try:
-            self.epoll.unregister(queue.fd)
-        except (OSError, ValueError):
-            pass  # closed behind asock's back: the kernel dropped it already
-        if not self.queues:
+        if self.unwatch(queue):
             self._shut()
             # The watching task wakes with ClosedResourceError and ends.
             trio.lowlevel.notify_closing(self.fd)
