@@ -178,3 +178,30 @@ async def test_uvloop_moves_later_sockets_to_the_hub(
         # Both schemes undone: no count left for the loop, no epoll instance.
         assert loop not in asyncio_driver._loop_registrations
     assert _open_fds() == before
+
+
+def test_a_socket_closed_after_its_uvloop_loop_does_not_keep_the_loop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+    import asyncio
+    import weakref
+
+    from asock_core.drivers import asyncio_driver
+
+    pair = asock.socketpair()
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def wait_once() -> None:
+        a, b = pair
+        reader = asyncio.ensure_future(a.recv(1))
+        await asyncio.sleep(0.01)
+        await b.send(b"x")
+        assert await reader == b"x"
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+
+    uvloop.run(wait_once())
+    for s in pair:
+        s.close()
+    del s
+    gc.collect()
+    assert loops[0]() is None
+    assert not [loop for loop in asyncio_driver._loop_registrations if loop.is_closed()]

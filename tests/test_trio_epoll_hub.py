@@ -239,3 +239,78 @@ def test_close_outside_the_run_wakes_a_hub_waiter_with_ebadf(hub_after: Any) -> 
     assert not runner.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], OSError)
     assert outcome[0].errno == errno.EBADF
+
+
+def test_the_hub_closed_before_its_task_ran_does_not_crash_the_run(hub_after: Any) -> None:
+    """Its last socket closed before the hub's task first ran: the task ends quietly.
+
+    (trio picks the order of a batch at random, so this repeats the case.)
+    """
+    import trio
+
+    hub_after(0)
+    before = _open_fds()
+
+    async def main() -> None:
+        a, b = asock.socketpair()
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await a.recv(1)  # starts the hub, parks, is cancelled at once
+        a.close()
+        b.close()
+        await trio.sleep(0.01)
+
+    for _ in range(20):
+        trio.run(main)
+    assert _open_fds() == before
+
+
+def test_a_waiter_parked_on_the_hub_when_the_run_ends_is_still_woken(hub_after: Any) -> None:
+    """The hub's task is cancelled with the run; a shielded waiter goes on through trio."""
+    import trio
+
+    hub_after(0)
+    a, b = asock.socketpair()
+    received: list[bytes] = []
+
+    async def shielded_reader() -> None:
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + 5
+            received.append(await a.recv(10))
+
+    async def main() -> None:
+        trio.lowlevel.spawn_system_task(shielded_reader)
+        await trio.sleep(0.05)  # parked on the hub; the run now begins to end
+        threading.Timer(0.1, b._sock.send, args=(b"hello",)).start()
+
+    with a, b:
+        trio.run(main)
+    assert received == [b"hello"]
+
+
+def test_a_direct_socket_counts_in_each_run_and_follows_its_hub(hub_after: Any) -> None:
+    import trio
+
+    from asock_core.drivers import trio_driver
+
+    hub_after(2)
+    a, b = asock.socketpair()
+
+    async def second_run() -> None:
+        assert await _wait_for_one_byte(a, b) == b"x"
+        direct = trio_driver._DIRECT.get(None)
+        assert direct is not None and direct.count == 1  # a counts here too
+        others = [asock.socketpair() for _ in range(2)]
+        for x, y in others:
+            assert await _wait_for_one_byte(x, y) == b"x"
+        assert trio_driver.current_hub() is not None
+        assert await _wait_for_one_byte(a, b) == b"x"
+        assert await _wait_for_one_byte(a, b) == b"x"
+        assert "trio-hub" in (a._queues or {})  # moved to this run's hub
+        for x, y in others:
+            x.close()
+            y.close()
+
+    with a, b:
+        assert trio.run(_wait_for_one_byte, a, b) == b"x"
+        trio.run(second_run)

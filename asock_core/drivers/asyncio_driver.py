@@ -296,12 +296,15 @@ class _LoopRegistration:
             self.loop.remove_writer(self.fd)
             self.writing = False
 
-    def _forget(self) -> None:
+    def _uncount(self) -> None:
         left = _loop_registrations.get(self.loop, 0) - 1
         if left > 0:
             _loop_registrations[self.loop] = left
         else:  # no count kept for a loop with none: a closed loop is not held
             _loop_registrations.pop(self.loop, None)
+
+    def _forget(self) -> None:
+        self._uncount()
         if self.reading:
             self.loop.remove_reader(self.fd)
             self.reading = False
@@ -320,7 +323,10 @@ class _LoopRegistration:
         if running_loop() is self.loop:
             self._forget()
             return None
-        # RuntimeError: the loop is closed, nothing watches the descriptor.
+        if self.loop.is_closed():
+            self._uncount()  # nothing watches the descriptor, nobody waits
+            return None
+        # RuntimeError: the loop closed meanwhile, nothing watches the descriptor.
         return forget_on_owner(self.loop.call_soon_threadsafe, self._forget, RuntimeError, closing)
 
 

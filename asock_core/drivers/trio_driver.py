@@ -79,7 +79,15 @@ class _TrioQueue:
             return True
         self.leading = True
         self.fd = fd
-        self.token = _current_trio_token()
+        token = _current_trio_token()
+        if token is not self.token:
+            if self.counted is not None:
+                # First wait in a new run: count the socket in this run (it
+                # moves to this run's hub, if it gets one, like its others).
+                self.counted.count -= 1
+                self.counted = _direct_sockets()
+                self.counted.count += 1
+            self.token = token
         try:
             await self.wait_ready(fd)
         except trio.ClosedResourceError:

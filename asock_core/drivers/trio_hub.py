@@ -218,11 +218,14 @@ class TrioHub(EpollSet[HubQueue]):
     async def _watch(self) -> None:
         epoll, queues = self.epoll, self.queues
         try:
-            while True:
+            # `open` is checked before every wait and after every wake-up:
+            # forget() may close the hub (and its descriptor, whose number
+            # can then be reused) before this task has first run, or after
+            # epoll woke it but before it ran; then it must not touch the
+            # descriptor again.
+            while self.open:
                 await trio.lowlevel.wait_readable(self.fd)
                 if not self.open:
-                    # forget() closed the hub after epoll had woken this task
-                    # but before it ran (notify_closing found nobody to wake).
                     return
                 for fd, mask in epoll.poll(0):
                     queue = queues.get(fd)
@@ -240,17 +243,28 @@ class TrioHub(EpollSet[HubQueue]):
         except trio.ClosedResourceError:
             pass  # forget() closed the hub
         finally:
-            if self.open:  # the run is ending (the task was cancelled)
+            if self.open:
+                # Cancelled: the run is ending. Tasks may still wait (in other
+                # system tasks, or shielded); wake them all, so that they
+                # retry and, finding nothing, wait through trio's own I/O
+                # manager for the rest of the run (no new hub is started).
+                for queue in list(queues.values()):
+                    queue.wake(_READABLE | _WRITABLE)
                 self._shut()
+                _HUB.set(_ENDING)
                 self.epoll.close()
 
 
-_HUB: trio.lowlevel.RunVar[TrioHub | None] = trio.lowlevel.RunVar("asock_epoll_hub")
+#: The run's hub, None while it has none, or _ENDING once its hub has been
+#: cancelled with the run (no new one is started then).
+_ENDING = False
+_HUB: trio.lowlevel.RunVar[TrioHub | bool | None] = trio.lowlevel.RunVar("asock_epoll_hub")
 
 
 def current_hub() -> TrioHub | None:
     """The hub of the running trio run, or None while it has none."""
-    return _HUB.get(None)
+    hub = _HUB.get(None)
+    return hub if isinstance(hub, TrioHub) else None
 
 
 def start_hub() -> TrioHub | None:
@@ -259,6 +273,8 @@ def start_hub() -> TrioHub | None:
     None once the run is shutting down (trio takes no new system task then):
     the caller waits through trio's own I/O manager instead.
     """
+    if _HUB.get(None) is _ENDING:
+        return None
     try:
         hub = TrioHub()
     except RuntimeError:
