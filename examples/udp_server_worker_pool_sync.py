@@ -31,13 +31,16 @@ def worker(number: int, server: socket.socket, served: Counter[int]) -> None:
     while True:
         try:
             request, client = server.recvfrom(2048)
+            served[number] += 1
+            time.sleep(WORK_SECONDS)  # the request's work
+            server.sendto(request.upper(), client)
         except OSError as exc:
             if exc.errno != errno.EBADF:
                 raise
-            return  # the server socket was closed: the pool is shutting down
-        served[number] += 1
-        time.sleep(WORK_SECONDS)  # the request's work
-        server.sendto(request.upper(), client)
+            # The server socket was closed: the pool is shutting down. A call
+            # under way when close() came raises EBADF too, even the sendto
+            # of a last reply that has gone out.
+            return
 
 
 def client(number: int, address: tuple[str, int], answered: list[int]) -> None:

@@ -7,8 +7,16 @@ import ssl
 import sys
 from collections.abc import AsyncIterator, Iterator
 
+import hypothesis.internal.conjecture.optimiser  # noqa: F401
 import pytest
 import trustme
+
+# hypothesis imports its optimiser lazily, from inside a test. hypothesis is a
+# pytest plugin, so pytest's assertion rewriting compiles that module then, as
+# deep in the stack as the test runs; on CPython 3.11 that compile failed once
+# with "SystemError: AST constructor recursion depth mismatch" (a uvloop
+# test of tests/reliability/test_hostile_args.py). Imported here, it compiles
+# at the top of the stack.
 
 BACKENDS = [
     pytest.param(("asyncio", {}), id="asyncio"),
