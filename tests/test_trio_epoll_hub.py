@@ -291,19 +291,18 @@ def test_a_waiter_parked_on_the_hub_when_the_run_ends_is_still_woken(hub_after: 
 def test_a_direct_socket_counts_in_each_run_and_follows_its_hub(hub_after: Any) -> None:
     import trio
 
-    from asock_core.drivers import trio_driver
+    from asock_core.drivers import trio_hub
 
     hub_after(2)
     a, b = asock.socketpair()
 
     async def second_run() -> None:
         assert await _wait_for_one_byte(a, b) == b"x"
-        direct = trio_driver._DIRECT.get(None)
-        assert direct is not None and direct.count == 1  # a counts here too
+        assert trio_hub.run_state().direct == 1  # a counts here too
         others = [asock.socketpair() for _ in range(2)]
         for x, y in others:
             assert await _wait_for_one_byte(x, y) == b"x"
-        assert trio_driver.current_hub() is not None
+        assert trio_hub.run_state().hub is not None
         assert await _wait_for_one_byte(a, b) == b"x"
         assert await _wait_for_one_byte(a, b) == b"x"
         assert "trio-hub" in (a._queues or {})  # moved to this run's hub

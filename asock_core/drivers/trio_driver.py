@@ -35,7 +35,7 @@ import trio
 
 from .. import drivers
 from ..socket_base import READ, WRITE, forget_on_owner
-from .trio_hub import HubQueue, TrioHub, current_hub, start_hub
+from .trio_hub import HubQueue, RunState, TrioHub, run_state, start_hub
 
 if TYPE_CHECKING:
     from ..socket_base import ForgetCountdown, SocketBase
@@ -50,7 +50,7 @@ _wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
 class _TrioQueue:
     """The tasks waiting for one kind of readiness on one socket."""
 
-    __slots__ = ("counted", "fd", "followers", "leading", "token", "wait_ready")
+    __slots__ = ("counted_in", "fd", "followers", "leading", "token", "wait_ready")
 
     def __init__(self, event: int) -> None:
         self.wait_ready = (
@@ -60,8 +60,9 @@ class _TrioQueue:
         self.fd = -1
         self.followers: list[trio.lowlevel.Task] = []
         self.token: trio.lowlevel.TrioToken | None = None
-        #: The run's count of direct sockets, while this socket is in it.
-        self.counted: _DirectSockets | None = None
+        #: The run whose count of direct sockets this socket is in (on one
+        #: of its two queues: the direction it waited for first).
+        self.counted_in: RunState | None = None
 
     async def wait(self, s: SocketBase, event: int) -> bool:
         if self.leading:
@@ -81,12 +82,12 @@ class _TrioQueue:
         self.fd = fd
         token = _current_trio_token()
         if token is not self.token:
-            if self.counted is not None:
+            if self.counted_in is not None:
                 # First wait in a new run: count the socket in this run (it
                 # moves to this run's hub, if it gets one, like its others).
-                self.counted.count -= 1
-                self.counted = _direct_sockets()
-                self.counted.count += 1
+                self.counted_in.direct -= 1
+                self.counted_in = run_state()
+                self.counted_in.direct += 1
             self.token = token
         try:
             await self.wait_ready(fd)
@@ -103,9 +104,9 @@ class _TrioQueue:
     def wake_closing(self, closing: bool) -> Callable[[ForgetCountdown], None] | None:
         # Called even with nobody waiting: notify_closing also drops trio's
         # epoll registration, which would otherwise outlive a dup()ed fd.
-        if self.counted is not None:
-            self.counted.count -= 1
-            self.counted = None
+        if self.counted_in is not None:
+            self.counted_in.direct -= 1
+            self.counted_in = None
         token = self.token
         if token is None:
             return None
@@ -135,28 +136,6 @@ async def _wait_until_timeout(queue: _TrioQueue, s: SocketBase, event: int, time
     with trio.move_on_after(timeout):
         return await queue.wait(s, event)
     return False
-
-
-class _DirectSockets:
-    """How many sockets of one run wait through trio and are still open, and the run's hub."""
-
-    __slots__ = ("count", "hub")
-
-    def __init__(self) -> None:
-        self.count = 0
-        #: The run's hub once started (while its direct sockets move to it), else None.
-        self.hub: TrioHub | None = None
-
-
-_DIRECT: trio.lowlevel.RunVar[_DirectSockets | None] = trio.lowlevel.RunVar("asock_direct_sockets")
-
-
-def _direct_sockets() -> _DirectSockets:
-    direct = _DIRECT.get(None)
-    if direct is None:
-        direct = _DirectSockets()
-        _DIRECT.set(direct)
-    return direct
 
 
 def _park(queue: HubQueue, event: int, timeout: float | None) -> Coroutine[Any, Any, bool]:
@@ -193,7 +172,9 @@ class TrioDriver:
                     return _wait_task_rescheduled(queue)
                 return _park(queue, event, timeout)
             queue = queues.get(_KEYS[event])
-            if type(queue) is _TrioQueue and (queue.counted is None or queue.counted.hub is None):
+            if type(queue) is _TrioQueue and (
+                queue.counted_in is None or queue.counted_in.hub is None
+            ):
                 # trio's own wait, in a run that has no hub (or for a
                 # direction that moves with the other one)
                 if timeout is None:
@@ -208,12 +189,11 @@ class TrioDriver:
         if fd < 0:
             return _closing()
         queues = s._queues
-        direct = _direct_sockets()
-        hub = current_hub()
+        run = run_state()
+        hub = run.hub
         left = queues.get(_HUB_KEY) if queues else None
-        if hub is None and (left is not None or direct.count >= drivers.HUB_AFTER):
-            hub = start_hub()
-        direct.hub = hub
+        if hub is None and (left is not None or run.direct >= drivers.HUB_AFTER):
+            hub = start_hub(run)
         if hub is not None:
             # Every socket of a run that has a hub waits on it, those that
             # waited through trio before included (from their next wait on).
@@ -223,12 +203,10 @@ class TrioDriver:
         if queue is None:
             return _closing()
         assert type(queue) is _TrioQueue
-        if queue.counted is not None and queue.counted is not direct:
-            queue.counted.hub = None  # counted in an earlier run: its hub is gone
-        if first_direction and queue.counted is None:
+        if first_direction and queue.counted_in is None:
             # a socket counts once, whichever direction it waits for first
-            direct.count += 1
-            queue.counted = direct
+            run.direct += 1
+            queue.counted_in = run
         if timeout is None:
             return queue.wait(s, event)
         return _wait_until_timeout(queue, s, event, timeout)

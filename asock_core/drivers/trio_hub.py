@@ -173,10 +173,11 @@ def _park_in(tasks: _Tasks, task: trio.lowlevel.Task) -> Coroutine[Any, Any, boo
 class TrioHub(EpollSet[HubQueue]):
     """asock's edge-triggered epoll instance for one trio run, and the task watching it."""
 
-    __slots__ = ("fd", "open", "token")
+    __slots__ = ("fd", "open", "run", "token")
 
-    def __init__(self) -> None:
+    def __init__(self, run: RunState) -> None:
         super().__init__()
+        self.run = run
         self.fd = self.epoll.fileno()
         self.token = trio.lowlevel.current_trio_token()
         self.open = True
@@ -212,8 +213,8 @@ class TrioHub(EpollSet[HubQueue]):
     def _shut(self) -> None:
         self.open = False
         self.queues.clear()  # a socket's later close() finds nothing to forget
-        if _HUB.get(None) is self:
-            _HUB.set(None)
+        if self.run.hub is self:
+            self.run.hub = None
 
     async def _watch(self) -> None:
         epoll, queues = self.epoll, self.queues
@@ -251,33 +252,48 @@ class TrioHub(EpollSet[HubQueue]):
                 for queue in list(queues.values()):
                     queue.wake(_READABLE | _WRITABLE)
                 self._shut()
-                _HUB.set(_ENDING)
+                self.run.ending = True
                 self.epoll.close()
 
 
-#: The run's hub, None while it has none, or _ENDING once its hub has been
-#: cancelled with the run (no new one is started then).
-_ENDING = False
-_HUB: trio.lowlevel.RunVar[TrioHub | bool | None] = trio.lowlevel.RunVar("asock_epoll_hub")
+class RunState:
+    """What asock keeps per trio run: its hub, and how many sockets wait through trio."""
+
+    __slots__ = ("direct", "ending", "hub")
+
+    def __init__(self) -> None:
+        #: The hub, while the run has one (its sockets' queues say which they use).
+        self.hub: TrioHub | None = None
+        #: Set when the hub was cancelled with the run: no new one is started then.
+        self.ending = False
+        #: Sockets that wait through trio's own I/O manager and are still open
+        #: (kept by the trio driver, which starts the hub past drivers.HUB_AFTER).
+        self.direct = 0
 
 
-def current_hub() -> TrioHub | None:
-    """The hub of the running trio run, or None while it has none."""
-    hub = _HUB.get(None)
-    return hub if isinstance(hub, TrioHub) else None
+_RUN: trio.lowlevel.RunVar[RunState | None] = trio.lowlevel.RunVar("asock_trio_run")
 
 
-def start_hub() -> TrioHub | None:
+def run_state() -> RunState:
+    """The running trio run's state (made on first use)."""
+    run = _RUN.get(None)
+    if run is None:
+        run = RunState()
+        _RUN.set(run)
+    return run
+
+
+def start_hub(run: RunState) -> TrioHub | None:
     """Give the running trio run a hub (its watching task starts with it).
 
-    None once the run is shutting down (trio takes no new system task then):
-    the caller waits through trio's own I/O manager instead.
+    None once the run is shutting down (trio takes no new system task then,
+    or the run's hub has been cancelled with it): the caller waits through
+    trio's own I/O manager instead.
     """
-    if _HUB.get(None) is _ENDING:
+    if run.ending:
         return None
     try:
-        hub = TrioHub()
+        run.hub = TrioHub(run)
     except RuntimeError:
         return None
-    _HUB.set(hub)
-    return hub
+    return run.hub
