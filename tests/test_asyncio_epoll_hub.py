@@ -26,11 +26,31 @@ def _open_fds() -> set[int]:
 
 
 @pytest.fixture
-def asyncio_only(anyio_backend: Any) -> None:
+def on_the_hub(anyio_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """asyncio or uvloop, every socket on the hub (the trio hub: test_trio_epoll_hub.py)."""
     if anyio_backend[0] != "asyncio":
         pytest.skip("the trio driver has a hub of its own (test_trio_epoll_hub.py)")
-    if anyio_backend[1].get("use_uvloop"):
-        pytest.skip("on uvloop a socket stays registered with the loop itself (see below)")
+    import asock_core.drivers
+
+    monkeypatch.setattr(asock_core.drivers, "HUB_AFTER", 0)
+
+
+@pytest.fixture(params=["hub", "selector loop's own epoll"])
+def scheme(
+    request: pytest.FixtureRequest, anyio_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The plain selector loop with each of its two schemes.
+
+    The hub, or the loop's own epoll instance, edge-triggered (a loop's first
+    sockets; uvloop's registration: see below).
+    """
+    if anyio_backend[0] != "asyncio" or anyio_backend[1].get("use_uvloop"):
+        pytest.skip("the selector loop's two schemes")
+    import asock_core.drivers
+
+    # Every socket of the test on the scheme, however many the test opens.
+    monkeypatch.setattr(asock_core.drivers, "HUB_AFTER", 0 if request.param == "hub" else 10**6)
+    return str(request.param)
 
 
 async def test_uvloop_and_forced_loop_registration_survive_descriptor_reuse(
@@ -82,7 +102,7 @@ async def _wait_for_one_byte(reader: asock.socket, writer: asock.socket) -> byte
 
 
 async def test_the_epoll_descriptor_goes_when_the_last_socket_closes(
-    asyncio_only: None, no_fd_leak: None
+    on_the_hub: None, no_fd_leak: None
 ) -> None:
     before = _open_fds()
     with anyio.fail_after(5):
@@ -100,7 +120,7 @@ async def test_the_epoll_descriptor_goes_when_the_last_socket_closes(
 
 
 async def test_a_socket_lost_without_close_does_not_disturb_its_successor(
-    asyncio_only: None, no_fd_leak: None
+    scheme: str, no_fd_leak: None
 ) -> None:
     with anyio.fail_after(5):
         keep_hub_a, keep_hub_b = asock.socketpair()  # keeps the epoll instance alive
@@ -126,7 +146,7 @@ async def test_a_socket_lost_without_close_does_not_disturb_its_successor(
 
 
 async def test_a_sender_that_waited_for_room_is_woken_each_time_room_appears(
-    asyncio_only: None, no_fd_leak: None
+    scheme: str, no_fd_leak: None
 ) -> None:
     # The first wait to send arms EPOLLOUT on a socket registered for reading
     # only; every later wait must still get its own wake-up.
@@ -148,12 +168,12 @@ async def test_a_sender_that_waited_for_room_is_woken_each_time_room_appears(
             assert bytes(received) == payload
 
 
-async def test_uvloop_moves_later_sockets_to_the_hub(
+async def test_later_sockets_of_a_loop_go_to_the_hub(
     anyio_backend: Any, monkeypatch: pytest.MonkeyPatch, no_fd_leak: None
 ) -> None:
-    """On uvloop a loop's first sockets register with the loop itself, later ones with the hub."""
-    if anyio_backend[0] != "asyncio" or not anyio_backend[1].get("use_uvloop"):
-        pytest.skip("the choice between the two schemes is uvloop's")
+    """A loop's first sockets register with the loop itself, later ones with the hub."""
+    if anyio_backend[0] != "asyncio":
+        pytest.skip("the trio driver's split is tested in test_trio_epoll_hub.py")
     import asyncio
 
     import asock_core.drivers
@@ -169,6 +189,9 @@ async def test_uvloop_moves_later_sockets_to_the_hub(
             assert await _wait_for_one_byte(b, a) == b"x"
         schemes = [type((s._queues or {})[loop]).__name__ for pair in pairs for s in pair]
         assert schemes == ["_LoopRegistration"] * 2 + ["_EpollQueue"] * 4
+        # Edge-triggered in the selector loop's own epoll; level-triggered on uvloop.
+        edges = [(s._queues or {})[loop].edge is not None for s in pairs[0]]  # type: ignore[attr-defined]
+        assert edges == [not anyio_backend[1].get("use_uvloop")] * 2
         assert asyncio_driver._loop_registrations[loop] == 2
         # The three pairs, plus the hub's epoll instance.
         assert len(_open_fds() - before) == 7
@@ -205,3 +228,70 @@ def test_a_socket_closed_after_its_uvloop_loop_does_not_keep_the_loop() -> None:
     gc.collect()
     assert loops[0]() is None
     assert not [loop for loop in asyncio_driver._loop_registrations if loop.is_closed()]
+
+
+def _epoll_events(epoll_fd: int, fd: int) -> int | None:
+    """The events the kernel has for ``fd`` in the epoll instance ``epoll_fd``, or None."""
+    with open(f"/proc/self/fdinfo/{epoll_fd}") as info:
+        for line in info:
+            fields = line.split()
+            if fields[:1] == ["tfd:"] and int(fields[1]) == fd:
+                return int(fields[3], 16)
+    return None
+
+
+async def test_the_selector_loop_keeps_an_edge_triggered_registration(
+    anyio_backend: Any, monkeypatch: pytest.MonkeyPatch, no_fd_leak: None
+) -> None:
+    """On the plain selector loop a socket's registration in the loop's own epoll
+    instance is edge-triggered, is kept between waits (also when it fires with
+    nobody waiting), gains EPOLLOUT on the first wait to send, and goes with close()."""
+    if anyio_backend[0] != "asyncio" or anyio_backend[1].get("use_uvloop"):
+        pytest.skip("the selector loop's own epoll instance")
+    import asyncio
+
+    import asock_core.drivers
+
+    monkeypatch.setattr(asock_core.drivers, "HUB_AFTER", 4)  # whatever ASOCK_HUB_AFTER says
+    loop = asyncio.get_running_loop()
+    epoll_fd = loop._selector._selector.fileno()  # type: ignore[attr-defined]
+    with anyio.fail_after(10):
+        a, b = asock.socketpair()
+        fd = a.fileno()
+        assert await _wait_for_one_byte(a, b) == b"x"
+        events = _epoll_events(epoll_fd, fd)
+        assert events is not None
+        assert events & select.EPOLLET and events & select.EPOLLIN
+        assert not events & select.EPOLLOUT
+        # Data while nobody waits: the registration fires once, is kept, and
+        # the next recv finds the data by trying first.
+        await b.send(b"yz")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert loop._selector.get_key(fd) is not None  # type: ignore[attr-defined]
+        assert await a.recv(2) == b"yz"
+        # ... and a later wait is still woken through it.
+        assert await _wait_for_one_byte(a, b) == b"x"
+        # A wait for room adds EPOLLOUT, still edge-triggered, and reading still wakes.
+        a.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_SNDBUF, 4096)
+        payload = os.urandom(512 * 1024)
+        received = bytearray()
+
+        async def drain() -> None:
+            while len(received) < len(payload):
+                await anyio.sleep(0.001)
+                received.extend(await b.recv(65536))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(drain)
+            await a.sendall(payload)
+        assert bytes(received) == payload
+        events = _epoll_events(epoll_fd, fd)
+        assert events is not None
+        assert events & select.EPOLLET and events & select.EPOLLIN and events & select.EPOLLOUT
+        assert await _wait_for_one_byte(a, b) == b"x"
+        a.close()
+        assert _epoll_events(epoll_fd, fd) is None
+        with pytest.raises(KeyError):
+            loop._selector.get_key(fd)  # type: ignore[attr-defined]
+        b.close()

@@ -22,14 +22,16 @@ wake-ups) and wakes every waiter; their retried call fails with EBADF. The
 hub closes its epoll instance as soon as no socket is registered, so an idle
 loop holds no descriptor of asock's.
 
-uvloop, and loops without ``select.epoll``, keep a socket registered with the
-loop's own ``add_reader``/``add_writer`` between waits instead
-(:class:`_LoopRegistration`): on uvloop that skips the hub's extra
-``epoll_wait`` and dispatch per wake-up. That only pays while few sockets
-are ready at once: on uvloop, once more than ``drivers.HUB_AFTER`` sockets
-of a loop are registered this way (and still open), later sockets go to the
-hub, whose one dispatch serves every socket ready in a pass and which holds
-no libuv poll handle per socket (about 0.5 kB less per waiting connection).
+A loop's first ``drivers.HUB_AFTER`` sockets (while open) skip the hub:
+they stay registered with the loop's own ``add_reader``/``add_writer``
+between waits (:class:`_LoopRegistration`), which costs no extra
+``epoll_wait`` and dispatch per wake-up. On the selector loop that
+registration is made edge-triggered in the loop's own epoll instance; on
+uvloop, and on loops without ``select.epoll``, it is level-triggered and
+dropped when it fires with nobody waiting. Later sockets go to the hub,
+whose one dispatch serves every socket ready in a pass and which holds no
+per-socket handle of the loop's (on uvloop a libuv poll handle, about
+0.5 kB per waiting connection).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import select
+import selectors
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -228,23 +231,34 @@ async def _closing() -> bool:
 
 
 class _LoopRegistration:
-    """One socket's registration with a uvloop loop, kept between waits.
+    """One socket's registration with the event loop itself, kept between waits.
 
-    uvloop reports readiness level-triggered and runs the callbacks its
-    readiness made ready before it polls again, so a woken task has read the
-    socket by the time the loop looks at it next. The registration therefore
-    stays in place between waits (no epoll_ctl, no libuv handle made and
-    closed per wait), and is dropped only when it fires with nobody waiting.
-    On the plain selector loop the same scheme churns (the loop polls again
-    before the woken task runs, sees the socket still ready and fires with
-    nobody waiting), so that loop keeps asock's own edge-triggered hub.
+    The registration stays in place between waits (no epoll_ctl, and on
+    uvloop no libuv handle made and closed, per wait), and a wake-up costs
+    no poll of asock's own beyond the loop's. How it must be armed depends
+    on the loop:
+
+    - uvloop reports readiness level-triggered and runs the callbacks its
+      readiness made ready before it polls again, so a woken task has read
+      the socket by the time the loop looks at it next. The registration is
+      dropped only when it fires with nobody waiting.
+    - The selector loop polls again before the woken task runs, so a
+      level-triggered registration would fire again with nobody waiting
+      (and be dropped and made again each wait). There the registration is
+      made edge-triggered in the loop's own epoll instance (``edge``; see
+      :func:`_edge_selector`), which is safe for the same reason as the hub
+      is, and is kept until close().
+    - Elsewhere (no ``select.epoll``) it is level-triggered, as on uvloop.
     """
 
-    __slots__ = ("fd", "fresh", "loop", "readers", "reading", "writers", "writing")
+    __slots__ = ("edge", "fd", "fresh", "loop", "readers", "reading", "writers", "writing")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, s: SocketBase) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, s: SocketBase, edge: select.epoll | None
+    ) -> None:
         self.loop = loop
         self.fd = s.fileno()
+        self.edge = edge
         self.fresh = True  # until its first wait (see _drop_stale)
         count = _loop_registrations.get(loop)
         if count is None:
@@ -265,6 +279,8 @@ class _LoopRegistration:
             if not self.reading:
                 self.loop.add_reader(self.fd, self._readable)
                 self.reading = True
+                if self.edge is not None:
+                    self._make_edge_triggered()
             elif not readers and timeout is None:
                 # _park's steady state, inlined: a reader already registered,
                 # nobody else waiting, no timer (one frame fewer per wait).
@@ -275,7 +291,21 @@ class _LoopRegistration:
         if not self.writing:
             self.loop.add_writer(self.fd, self._writable)
             self.writing = True
+            if self.edge is not None:
+                self._make_edge_triggered()
         return _park(self.loop, self.writers, timeout)
+
+    def _make_edge_triggered(self) -> None:
+        # add_reader/add_writer have just (re-)armed the descriptor
+        # level-triggered; no poll runs before this re-arms it. Re-arming
+        # reports the current state, so an edge in between is not lost.
+        assert self.edge is not None
+        mask = select.EPOLLET
+        if self.reading:
+            mask |= select.EPOLLIN
+        if self.writing:
+            mask |= select.EPOLLOUT
+        self.edge.modify(self.fd, mask)
 
     def _readable(self) -> None:
         readers = self.readers
@@ -284,7 +314,7 @@ class _LoopRegistration:
             for waiter in readers:  # _wake, inlined: this runs on every wake-up
                 if not waiter.done():
                     waiter.set_result(True)
-        else:
+        elif self.edge is None:
             self.loop.remove_reader(self.fd)
             self.reading = False
 
@@ -292,7 +322,7 @@ class _LoopRegistration:
         if self.writers:
             writers, self.writers = self.writers, []
             _wake(writers)
-        else:
+        elif self.edge is None:
             self.loop.remove_writer(self.fd)
             self.writing = False
 
@@ -360,11 +390,30 @@ def _drop_stale(s: SocketBase, loop: asyncio.AbstractEventLoop) -> None:
         # a _LoopRegistration of a closed loop holds nothing to undo
 
 
+def _edge_selector(loop: asyncio.AbstractEventLoop) -> select.epoll | None:
+    """The epoll instance under a selector loop's ``EpollSelector``, or None.
+
+    asyncio has no public way to register a descriptor edge-triggered, so
+    asock re-arms its own registrations in the loop's epoll instance
+    (``loop._selector._selector``, the same in CPython 3.11-3.13) with
+    ``EPOLLET``; the loop's bookkeeping (which callback a descriptor has) is
+    untouched. Any other selector, or a loop laid out otherwise, gets None
+    and the hub.
+    """
+    selector = getattr(loop, "_selector", None)
+    if type(selector) is selectors.EpollSelector:
+        epoll = getattr(selector, "_selector", None)
+        if isinstance(epoll, select.epoll):
+            return epoll
+    return None
+
+
 def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:
     return type(loop).__module__.startswith("uvloop")
 
 
-#: Which registration scheme each loop class gets (decided once per class).
+#: Whether a loop class always gets level-triggered loop registrations
+#: (uvloop, or no epoll); a selector loop's own selector decides for it.
 _SCHEMES: dict[type, bool] = {}
 
 
@@ -394,8 +443,9 @@ class AsyncioDriver:
         uses_loop = _SCHEMES.get(type(loop))
         if uses_loop is None:
             uses_loop = _SCHEMES[type(loop)] = _is_uvloop(loop) or not hasattr(select, "epoll")
-        if uses_loop and not _hub_takes_over(loop):
-            queue = s._queue(loop, _LoopRegistration, loop, s)
+        edge = None if uses_loop else _edge_selector(loop)
+        if (uses_loop or edge is not None) and not _hub_takes_over(loop):
+            queue = s._queue(loop, _LoopRegistration, loop, s, edge)
         else:
             queue = s._queue(loop, _register, loop, s)
         if queue is None:
