@@ -15,7 +15,7 @@ if not os.environ.get("ASOCK_PURE_PYTHON"):
     extensions.append(
         Extension(
             "asock_core._speedups",
-            ["asock_core/_speedups.c", "asock_core/_async_calls.c"],
+            ["asock_core/_speedups.c", "asock_core/_async_calls.c", "asock_core/_trap_wait.c"],
             depends=["asock_core/_socket_state.h"],
             optional=True,
         )

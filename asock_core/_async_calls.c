@@ -544,22 +544,6 @@ call_step(AsyncCall *c, PyObject *arg, PyObject **result)
 }
 
 /* A step's outcome the way send(), throw() and __next__ report it. */
-static PyObject *
-as_method_result(PySendResult status, PyObject *result)
-{
-    if (status == PYGEN_NEXT) {
-        return result;
-    }
-    if (status == PYGEN_RETURN) {
-        PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, result);
-        Py_DECREF(result);
-        if (stop != NULL) {
-            PyErr_SetObject(PyExc_StopIteration, stop);
-            Py_DECREF(stop);
-        }
-    }
-    return NULL;
-}
 
 static PySendResult
 call_am_send(AsyncCall *c, PyObject *arg, PyObject **result)

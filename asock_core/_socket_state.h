@@ -1,5 +1,6 @@
-/* The C layout of asock_core.kernel_calls.SocketState, shared by the
- * extension's two files (_speedups.c, _async_calls.c). */
+/* What the extension's files (_speedups.c, _async_calls.c, _trap_wait.c)
+ * share: the C layout of asock_core.kernel_calls.SocketState, each file's
+ * initialiser, and how an awaitable's send() reports a step. */
 #ifndef ASOCK_SOCKET_STATE_H
 #define ASOCK_SOCKET_STATE_H
 #include <Python.h>
@@ -14,5 +15,26 @@ typedef struct {
 
 /* Adds AsyncCalls (a subclass of `state`) to the module; 0 on success. */
 int async_calls_init(PyObject *module, PyTypeObject *state);
+/* Adds trap_wait (the trio hub's wait) to the module; 0 on success. */
+int trap_wait_init(PyObject *module);
+
+/* A step's outcome as send() and __next__ report it: the value yielded, or
+   NULL with StopIteration(value) set for a return (or the error, as set). */
+static inline PyObject *
+as_method_result(PySendResult status, PyObject *result)
+{
+    if (status == PYGEN_NEXT) {
+        return result;
+    }
+    if (status == PYGEN_RETURN) {
+        PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, result);
+        Py_DECREF(result);
+        if (stop != NULL) {
+            PyErr_SetObject(PyExc_StopIteration, stop);
+            Py_DECREF(stop);
+        }
+    }
+    return NULL;
+}
 
 #endif

@@ -385,7 +385,7 @@ PyInit__speedups(void)
     }
     if (PyModule_AddObjectRef(m, "SocketState", (PyObject *)&SocketStateType) < 0 ||
         PyModule_AddObjectRef(m, "KernelCalls", (PyObject *)&KernelCallsType) < 0 ||
-        async_calls_init(m, &SocketStateType) < 0) {
+        async_calls_init(m, &SocketStateType) < 0 || trap_wait_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -587,7 +587,10 @@ async def sendto(s: SocketBase, data: Buffer, *args: Any) -> int:
     global _budget
     if len(args) == 1:
         address = args[0]
-        if type(address) is tuple and address and address[0] in _numeric_hosts:
+        if (
+            type(address) is tuple and address and type(address[0]) is str
+            and address[0] in _numeric_hosts
+        ):
             # The datagram path: a numeric host seen before needs no look-up
             # and no re-parsing, and _call's prologue is inlined (together
             # about a fifth of a datagram's cost, udp row).

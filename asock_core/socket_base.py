@@ -139,6 +139,8 @@ _FLAG_IS_TRUTH = sys.version_info >= (3, 12)
 
 #: Marks a socket whose descriptor was released: nobody may start waiting on it.
 _RELEASED: dict[object, ReadinessQueue] = {}
+#: The key of a socket that has no first queue (never a driver's key).
+_NO_KEY = object()
 #: Guards making a socket's queues against close() swapping them for _RELEASED.
 _queues_lock = allocate_lock()
 
@@ -151,7 +153,7 @@ class SocketBase(SocketState):
     socket is here or in :mod:`asock_core.operations`.
     """
 
-    __slots__ = ("__weakref__", "_closed", "_io_refs", "_queues")
+    __slots__ = ("__weakref__", "_closed", "_first_key", "_first_queue", "_io_refs", "_queues")
 
     #: Whether the front runs on an event loop (``asock``). If so, calls that
     #: complete at once yield to the loop now and then, and host names in
@@ -163,6 +165,12 @@ class SocketBase(SocketState):
     #: the front's driver (``asock``: the descriptor is always non-blocking).
     _kernel_blocks: ClassVar[bool] = False
 
+    # A socket's driver state, one queue per key (an event loop, a trio
+    # scheme): the first in two slots of its own, any more in the _queues
+    # dict. Nearly every socket only ever has one, and a dict for it would
+    # cost about 180 bytes per connection. Drivers read the slots first.
+    _first_key: object
+    _first_queue: ReadinessQueue | None
     _queues: dict[object, ReadinessQueue] | None
 
     def __init__(
@@ -186,6 +194,8 @@ class SocketBase(SocketState):
             raise
         self._sock = sock
         self._timeout = timeout
+        self._first_key = _NO_KEY
+        self._first_queue = None
         self._queues = None
         self._io_refs = 0
         self._closed = False
@@ -260,8 +270,7 @@ class SocketBase(SocketState):
         wait then, but retry its call at once (which fails with EBADF). Drivers
         reach a socket's queues through this method only.
         """
-        queues = self._queues
-        queue = queues.get(key) if queues else None
+        queue = self.queue_at(key)
         if queue is not None:
             return queue
         # Made under the lock close() swaps the queues under, so a queue is
@@ -271,12 +280,33 @@ class SocketBase(SocketState):
             queues = self._queues
             if queues is _RELEASED:
                 return None
-            if queues is None:
-                queues = self._queues = {}
-            queue = queues.get(key)
+            if self._first_key is key and self._first_queue is not None:
+                return self._first_queue
+            queue = queues.get(key) if queues else None
             if queue is None:
-                queue = queues[key] = factory(*args)
+                queue = factory(*args)
+                if self._first_queue is None:
+                    self._first_queue = queue
+                    self._first_key = key
+                else:
+                    if queues is None:
+                        queues = self._queues = {}
+                    queues[key] = queue
         return queue
+
+    def queue_at(self, key: object) -> ReadinessQueue | None:
+        """The driver's queue for ``key``, if there is one (a read: never makes one)."""
+        if self._first_key is key:
+            return self._first_queue
+        queues = self._queues
+        return queues.get(key) if queues else None
+
+    def _all_queues(self) -> dict[object, ReadinessQueue]:
+        """Every queue the socket's drivers hold, by key (a copy; for tests and reports)."""
+        queues = dict(self._queues or {})
+        if self._first_queue is not None:
+            queues[self._first_key] = self._first_queue
+        return queues
 
     def _drop_queues(self, stale: Callable[[object], bool]) -> list[ReadinessQueue]:
         """Remove and return the driver's queues whose key ``stale(key)`` says is gone.
@@ -285,14 +315,18 @@ class SocketBase(SocketState):
         now waits on another loop. Cheap while the socket has a single queue.
         Drivers undo what the returned queues hold themselves.
         """
-        queues = self._queues
-        if not queues or len(queues) < 2:
+        if not self._queues:
             return []
         with _queues_lock:
             queues = self._queues
             if not queues or queues is _RELEASED:
                 return []
-            return [queues.pop(key) for key in [key for key in queues if stale(key)]]
+            dropped = [queues.pop(key) for key in [key for key in queues if stale(key)]]
+            if self._first_queue is not None and stale(self._first_key):
+                dropped.append(self._first_queue)
+                self._first_queue = None
+                self._first_key = _NO_KEY
+            return dropped
 
     def _released(self) -> bool:
         """Whether close() or detach() has begun (waiters must not block)."""
@@ -440,14 +474,16 @@ class SocketBase(SocketState):
         # watches the descriptor is left to close it once it has forgotten
         # it: close() never waits for another thread's loop.
         with _queues_lock:
-            queues = self._queues
+            queues = list((self._queues or {}).values())
+            if self._first_queue is not None:
+                queues.append(self._first_queue)
             self._queues = _RELEASED
+            self._first_queue = None
+            self._first_key = _NO_KEY
         if not queues:
             return give_up()
         closers = [
-            closer
-            for queue in queues.values()
-            if (closer := queue.wake_closing(closing)) is not None
+            closer for queue in queues if (closer := queue.wake_closing(closing)) is not None
         ]
         if not closers:
             return give_up()

@@ -187,10 +187,10 @@ async def test_later_sockets_of_a_loop_go_to_the_hub(
         for a, b in pairs:
             assert await _wait_for_one_byte(a, b) == b"x"
             assert await _wait_for_one_byte(b, a) == b"x"
-        schemes = [type((s._queues or {})[loop]).__name__ for pair in pairs for s in pair]
+        schemes = [type(s._all_queues()[loop]).__name__ for pair in pairs for s in pair]
         assert schemes == ["_LoopRegistration"] * 2 + ["_EpollQueue"] * 4
         # Edge-triggered in the selector loop's own epoll; level-triggered on uvloop.
-        edges = [(s._queues or {})[loop].edge is not None for s in pairs[0]]  # type: ignore[attr-defined]
+        edges = [s._all_queues()[loop].edge is not None for s in pairs[0]]  # type: ignore[attr-defined]
         assert edges == [not anyio_backend[1].get("use_uvloop")] * 2
         assert asyncio_driver._loop_registrations[loop] == 2
         # The three pairs, plus the hub's epoll instance.

@@ -68,8 +68,8 @@ class LoopThread:
         waiter = spawn(receive)
         await pause()
         await pause()
-        queues = self.sock._queues
-        assert isinstance(queues, dict) and queues
+        queues = self.sock._all_queues()
+        assert queues
         self.schemes = {type(queue).__name__ for queue in queues.values()}
         self.waiting.set()
         # Block the loop outside its event loop until the other thread has

@@ -410,3 +410,44 @@ async def test_from_socket_sets_timeout_to_none_for_every_source(no_fd_leak: Non
         udp.settimeout(1.5)
         async with await streams.UDPSocket.from_socket(udp) as datagrams:
             assert datagrams.asock_socket.gettimeout() is None
+
+
+# -- sendto: an address whose host is unhashable ------------------------------
+# The numeric-host cache looked the host up in a set before anything checked
+# it, so a list as the host raised "unhashable type" instead of the stdlib's
+# error (found by tests/reliability/test_hostile_args.py).
+
+UNHASHABLE_HOSTS = [
+    pytest.param(memoryview(b"abcdefgh")[::2], ([], None), id="strided-data"),
+    pytest.param(b"x", ([], 9), id="list-host"),
+    pytest.param(b"x", ({}, 9), id="dict-host"),
+]
+
+
+def _stdlib_sendto_error(data: Any, address: Any) -> BaseException:
+    with stdlib_socket.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM) as plain:
+        with pytest.raises(Exception) as expected:
+            plain.sendto(data, address)
+    return expected.value
+
+
+@pytest.mark.parametrize(("data", "address"), UNHASHABLE_HOSTS)
+async def test_sendto_unhashable_host_fails_like_the_stdlib(
+    data: Any, address: Any, no_fd_leak: None
+) -> None:
+    expected = _stdlib_sendto_error(data, address)
+    with asock.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM) as udp:
+        with pytest.raises(type(expected)) as info:
+            await udp.sendto(data, address)
+    assert str(info.value) == str(expected)
+
+
+@pytest.mark.parametrize(("data", "address"), UNHASHABLE_HOSTS)
+def test_sync_sendto_unhashable_host_fails_like_the_stdlib(
+    data: Any, address: Any, no_fd_leak_sync: None
+) -> None:
+    expected = _stdlib_sendto_error(data, address)
+    with asock_sync.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM) as udp:
+        with pytest.raises(type(expected)) as info:
+            udp.sendto(data, address)
+    assert str(info.value) == str(expected)

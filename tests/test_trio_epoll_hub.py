@@ -72,7 +72,7 @@ async def test_a_run_moves_to_the_hub_after_its_first_sockets_and_they_follow(
         for a, b in pairs:
             assert await _wait_for_one_byte(a, b) == b"x"
             assert await _wait_for_one_byte(b, a) == b"x"
-        schemes = ["trio-hub" in (s._queues or {}) for pair in pairs for s in pair]
+        schemes = ["trio-hub" in s._all_queues() for pair in pairs for s in pair]
         # The first two sockets waited in trio's I/O manager; the rest in the hub.
         assert schemes == [False, False, True, True, True, True]
         # The three pairs, plus the hub's epoll instance.
@@ -81,7 +81,7 @@ async def test_a_run_moves_to_the_hub_after_its_first_sockets_and_they_follow(
         a, b = pairs[0]
         assert await _wait_for_one_byte(a, b) == b"x"
         assert await _wait_for_one_byte(b, a) == b"x"
-        assert "trio-hub" in (a._queues or {}) and "trio-hub" in (b._queues or {})
+        assert "trio-hub" in a._all_queues() and "trio-hub" in b._all_queues()
         for a, b in pairs:
             a.close()
             b.close()
@@ -110,7 +110,7 @@ async def test_a_socket_that_waited_for_writing_first_keeps_its_scheme(
             await trio.sleep(0.05)
             nursery.start_soon(drain)
         assert bytes(received) == payload
-        assert "trio-hub" in (a._queues or {})
+        assert "trio-hub" in a._all_queues()
         assert await _wait_for_one_byte(a, b) == b"x"
 
 
@@ -166,7 +166,7 @@ async def test_a_timed_wait_in_the_hub_times_out_then_waits_again(
         a.settimeout(0.05)
         with pytest.raises(TimeoutError):
             await a.recv(1)
-        assert "trio-hub" in (a._queues or {})
+        assert "trio-hub" in a._all_queues()
         assert await _wait_for_one_byte(a, b) == b"x"
 
 
@@ -305,7 +305,7 @@ def test_a_direct_socket_counts_in_each_run_and_follows_its_hub(hub_after: Any) 
         assert trio_hub.run_state().hub is not None
         assert await _wait_for_one_byte(a, b) == b"x"
         assert await _wait_for_one_byte(a, b) == b"x"
-        assert "trio-hub" in (a._queues or {})  # moved to this run's hub
+        assert "trio-hub" in a._all_queues()  # moved to this run's hub
         for x, y in others:
             x.close()
             y.close()
@@ -313,3 +313,70 @@ def test_a_direct_socket_counts_in_each_run_and_follows_its_hub(hub_after: Any) 
     with a, b:
         assert trio.run(_wait_for_one_byte, a, b) == b"x"
         trio.run(second_run)
+
+
+# -- the first reader's wait: trio's trap, yielded by the compiled trap_wait --
+
+
+def test_the_first_readers_wait_is_compiled_exactly_when_the_extension_is() -> None:
+    pytest.importorskip("trio")
+    import trio
+
+    from asock_core.drivers import trio_hub
+    from asock_core.kernel_calls import COMPILED
+
+    if COMPILED:
+        from asock_core import _speedups
+
+        assert trio_hub.reader_wait is _speedups.trap_wait
+    else:
+        assert trio_hub.reader_wait is trio.lowlevel.wait_task_rescheduled
+
+
+async def test_trap_wait_returns_raises_and_is_cancelled_as_trios_own_wait(
+    trio_only: None,
+) -> None:
+    """trap_wait awaited from Python code: the outcome trio resumes it with is
+    unwrapped (a value returned, an error raised), a cancellation calls the
+    trap's abort function, and one trap_wait cannot be awaited twice."""
+    from asock_core.kernel_calls import COMPILED
+
+    if not COMPILED:
+        pytest.skip("trap_wait is in the compiled extension (the pure path uses trio's own wait)")
+    import outcome
+    import trio
+    import trio.testing
+    from trio._core._traps import WaitTaskRescheduled
+
+    from asock_core._speedups import trap_wait
+
+    aborted: list[object] = []
+
+    def abort(raise_cancel: object) -> trio.lowlevel.Abort:
+        aborted.append(raise_cancel)
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    async def resume_soon(task: trio.lowlevel.Task, result: outcome.Outcome[Any]) -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        trio.lowlevel.reschedule(task, result)
+
+    trap = WaitTaskRescheduled(abort)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(resume_soon, trio.lowlevel.current_task(), outcome.Value(42))
+            assert await trap_wait(trap) == 42
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                resume_soon, trio.lowlevel.current_task(), outcome.Error(KeyError("gone"))
+            )
+            with pytest.raises(KeyError, match="gone"):
+                await trap_wait(trap)
+        with trio.move_on_after(0.01) as scope:
+            await trap_wait(trap)
+        assert scope.cancelled_caught and len(aborted) == 1
+        used = trap_wait(trap)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(resume_soon, trio.lowlevel.current_task(), outcome.Value(None))
+            await used
+        with pytest.raises(RuntimeError, match="already awaited"):
+            await used

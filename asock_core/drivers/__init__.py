@@ -7,7 +7,8 @@ for how long; a driver only waits.
 
 A new driver provides ``wait(s, event, timeout) -> awaitable bool`` and
 ``checkpoint() -> awaitable``; it makes a socket's per-driver state through
-``SocketBase._queue`` only (it may read ``_queues`` first, never write it),
+``SocketBase._queue`` only (it may read ``_first_key``/``_first_queue`` or
+call ``queue_at`` first, never write them),
 and wakes its waiters from the queue's ``wake_closing`` when the socket is
 closed (see docs/internals.md).
 

@@ -432,12 +432,11 @@ class AsyncioDriver:
         self, loop: asyncio.AbstractEventLoop, s: SocketBase, event: int, timeout: float | None
     ) -> Awaitable[bool]:
         """:meth:`wait` on ``loop``, the running loop the caller already looked up."""
-        queues = s._queues
-        if queues:
+        if s._first_key is loop:
             # The steady state: the socket already waited on this loop. A
-            # read of _queues, never a write (SocketBase._queue's own first
-            # step, without its frame: about 6% of a uvloop round trip).
-            queue = queues.get(loop)
+            # read of its first queue, never a write (SocketBase._queue's own
+            # first step, without its frame: about 6% of a uvloop round trip).
+            queue = s._first_queue
             if queue is not None and not queue.fresh:  # type: ignore[attr-defined]
                 return queue.park(event, timeout)  # type: ignore[attr-defined,no-any-return]
         uses_loop = _SCHEMES.get(type(loop))

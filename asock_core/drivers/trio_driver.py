@@ -35,7 +35,7 @@ import trio
 
 from .. import drivers
 from ..socket_base import READ, WRITE, forget_on_owner
-from .trio_hub import HubQueue, RunState, TrioHub, run_state, start_hub
+from .trio_hub import HubQueue, RunState, TrioHub, reader_wait, run_state, start_hub
 
 if TYPE_CHECKING:
     from ..socket_base import ForgetCountdown, SocketBase
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 _current_trio_token = trio.lowlevel.current_trio_token
 _current_task = trio.lowlevel.current_task
-_wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
 
 
 class _TrioQueue:
@@ -160,27 +159,51 @@ class TrioDriver:
         A plain function returning the awaitable the task parks on: the
         waiting coroutine, or in the hub trio's ``wait_task_rescheduled`` itself.
         """
-        # The steady states read _queues (never write it), as the asyncio
-        # driver does; a socket's first wait goes through SocketBase._queue.
-        queues = s._queues
-        if queues:
-            queue = queues.get(_HUB_KEY)
+        # The steady states read the socket's first queue (never write it),
+        # as the asyncio driver does: a socket on the hub, or on trio's own
+        # wait for one direction only.
+        key = s._first_key
+        if key is _HUB_KEY:
+            queue = s._first_queue
             if type(queue) is HubQueue and queue.hub.open:
                 if event == READ and timeout is None and queue.reader is None:
                     # HubQueue.park's common case, inlined: this runs on every wait
                     queue.reader = _current_task()
-                    return _wait_task_rescheduled(queue)
+                    return reader_wait(queue.trap)
                 return _park(queue, event, timeout)
-            queue = queues.get(_KEYS[event])
-            if type(queue) is _TrioQueue and (
-                queue.counted_in is None or queue.counted_in.hub is None
+        elif key is _KEYS[event] and not s._queues:
+            queue = s._first_queue
+            if type(queue) is _TrioQueue and queue.counted_in is not None and (
+                queue.counted_in.hub is None
             ):
-                # trio's own wait, in a run that has no hub (or for a
-                # direction that moves with the other one)
+                # trio's own wait, in a run that has no hub
                 if timeout is None:
                     return queue.wait(s, event)
                 return _wait_until_timeout(queue, s, event, timeout)
+        return self._other_wait(s, event, timeout)
+
+    def _other_wait(
+        self, s: SocketBase, event: int, timeout: float | None
+    ) -> Coroutine[Any, Any, bool]:
+        # A socket with more than one queue (both directions waited through
+        # trio, or moving to the hub), or one that never waited in this run.
+        queue = s.queue_at(_HUB_KEY)
+        if type(queue) is HubQueue and queue.hub.open:
+            return _park(queue, event, timeout)
+        queue = s.queue_at(_KEYS[event])
+        if type(queue) is _TrioQueue and (queue.counted_in is None or queue.counted_in.hub is None):
+            # trio's own wait, in a run that has no hub (or for a direction
+            # that moves with the other one)
+            return self._direct_wait(queue, s, event, timeout)
         return self._first_wait(s, event, timeout)
+
+    @staticmethod
+    def _direct_wait(
+        queue: _TrioQueue, s: SocketBase, event: int, timeout: float | None
+    ) -> Coroutine[Any, Any, bool]:
+        if timeout is None:
+            return queue.wait(s, event)
+        return _wait_until_timeout(queue, s, event, timeout)
 
     def _first_wait(
         self, s: SocketBase, event: int, timeout: float | None
@@ -188,17 +211,16 @@ class TrioDriver:
         fd = s.fileno()
         if fd < 0:
             return _closing()
-        queues = s._queues
         run = run_state()
         hub = run.hub
-        left = queues.get(_HUB_KEY) if queues else None
+        left = s.queue_at(_HUB_KEY)
         if hub is None and (left is not None or run.direct >= drivers.HUB_AFTER):
             hub = start_hub(run)
         if hub is not None:
             # Every socket of a run that has a hub waits on it, those that
             # waited through trio before included (from their next wait on).
             return self._hub_wait(s, hub, left, fd, event, timeout)
-        first_direction = not queues or _KEYS[1 - event] not in queues
+        first_direction = s.queue_at(_KEYS[1 - event]) is None
         queue = s._queue(_KEYS[event], _TrioQueue, event)
         if queue is None:
             return _closing()
@@ -207,9 +229,7 @@ class TrioDriver:
             # a socket counts once, whichever direction it waits for first
             run.direct += 1
             queue.counted_in = run
-        if timeout is None:
-            return queue.wait(s, event)
-        return _wait_until_timeout(queue, s, event, timeout)
+        return self._direct_wait(queue, s, event, timeout)
 
     @staticmethod
     def _hub_wait(

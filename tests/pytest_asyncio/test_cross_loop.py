@@ -83,7 +83,7 @@ async def test_next_loop_waits_on_the_same_pair(
     # Waiting here dropped the pair's queues for the first, closed loop, and
     # with them that loop's hub and its epoll descriptor.
     for s in pair:
-        assert set(s._queues or ()) == {asyncio.get_running_loop()}
+        assert set(s._all_queues()) == {asyncio.get_running_loop()}
     _check_nothing_of_closed_loops(before)
 
 
