@@ -6,7 +6,8 @@ watched by a trio system task through a single ``wait_readable`` on its
 descriptor. A socket is registered with it once, on its first wait, and stays
 registered until close() or detach(). A wait then costs no system call and
 no registration in trio's I/O manager: the task parks with
-``wait_task_rescheduled``, and the hub's task drains the epoll instance and
+``wait_task_rescheduled`` (or its compiled twin, see :func:`_reader_wait_scheme`),
+and the hub's task drains the epoll instance and
 reschedules the waiters of every socket that became ready, one trip through
 trio's epoll for a whole batch of sockets.
 
@@ -107,8 +108,9 @@ class HubQueue:
     The first reader and the first writer have a slot each; further waiters
     go to a list with an abort function of their own. The first reader's
     abort function is the queue itself (calling it empties the reader slot),
-    so the common wait, one reader, allocates nothing but trio's own wait
-    and keeps no bound method alive per waiting connection.
+    so the common wait, one reader, allocates nothing but the wait itself
+    (with the compiled extension one small object) and keeps no bound method
+    alive per waiting connection.
     """
 
     __slots__ = (
