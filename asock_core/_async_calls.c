@@ -543,29 +543,7 @@ call_step(AsyncCall *c, PyObject *arg, PyObject **result)
     return status;
 }
 
-/* A step's outcome the way send(), throw() and __next__ report it. */
-
-static PySendResult
-call_am_send(AsyncCall *c, PyObject *arg, PyObject **result)
-{
-    return call_step(c, arg, result);
-}
-
-static PyObject *
-call_iternext(AsyncCall *c)
-{
-    PyObject *result;
-    PySendResult status = call_step(c, Py_None, &result);
-    return as_method_result(status, result);
-}
-
-static PyObject *
-call_send(AsyncCall *c, PyObject *arg)
-{
-    PyObject *result;
-    PySendResult status = call_step(c, arg, &result);
-    return as_method_result(status, result);
-}
+AWAITABLE_ENTRIES(call, AsyncCall, call_step)
 
 /* Raise what throw() was given, checked as a generator's throw() checks it. */
 static PyObject *

@@ -37,4 +37,27 @@ as_method_result(PySendResult status, PyObject *result)
     return NULL;
 }
 
+/* An awaitable's three ways in, around its step function
+   `PySendResult step(Self *self, PyObject *arg, PyObject **result)`:
+   PREFIX_am_send (tp_as_async), PREFIX_iternext (__next__) and PREFIX_send
+   (send()). */
+#define AWAITABLE_ENTRIES(PREFIX, Self, step)                                  \
+    static PySendResult PREFIX##_am_send(Self *self, PyObject *arg,            \
+                                         PyObject **result)                    \
+    {                                                                          \
+        return step(self, arg, result);                                        \
+    }                                                                          \
+    static PyObject *PREFIX##_iternext(Self *self)                             \
+    {                                                                          \
+        PyObject *result;                                                      \
+        PySendResult status = step(self, Py_None, &result);                    \
+        return as_method_result(status, result);                               \
+    }                                                                          \
+    static PyObject *PREFIX##_send(Self *self, PyObject *arg)                  \
+    {                                                                          \
+        PyObject *result;                                                      \
+        PySendResult status = step(self, arg, &result);                        \
+        return as_method_result(status, result);                               \
+    }
+
 #endif

@@ -55,28 +55,7 @@ trap_step(TrapWait *w, PyObject *arg, PyObject **result)
     return PYGEN_RETURN;
 }
 
-
-static PySendResult
-trap_am_send(TrapWait *w, PyObject *arg, PyObject **result)
-{
-    return trap_step(w, arg, result);
-}
-
-static PyObject *
-trap_iternext(TrapWait *w)
-{
-    PyObject *result;
-    PySendResult status = trap_step(w, Py_None, &result);
-    return as_method_result(status, result);
-}
-
-static PyObject *
-trap_send(TrapWait *w, PyObject *arg)
-{
-    PyObject *result;
-    PySendResult status = trap_step(w, arg, &result);
-    return as_method_result(status, result);
-}
+AWAITABLE_ENTRIES(trap, TrapWait, trap_step)
 
 static PyObject *
 trap_await(PyObject *self)
