@@ -326,6 +326,10 @@ class SocketBase(SocketState):
                 dropped.append(self._first_queue)
                 self._first_queue = None
                 self._first_key = _NO_KEY
+                if queues:
+                    # The newest queue (the one being waited on now) takes
+                    # the slots the drivers read first.
+                    self._first_key, self._first_queue = queues.popitem()
             return dropped
 
     def _released(self) -> bool:

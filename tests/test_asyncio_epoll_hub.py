@@ -295,3 +295,110 @@ async def test_the_selector_loop_keeps_an_edge_triggered_registration(
         with pytest.raises(KeyError):
             loop._selector.get_key(fd)  # type: ignore[attr-defined]
         b.close()
+
+
+async def test_other_codes_writer_does_not_leave_the_registration_level_triggered(
+    anyio_backend: Any, monkeypatch: pytest.MonkeyPatch, no_fd_leak: None
+) -> None:
+    """Other code's add_writer/remove_writer on the descriptor re-arms it level-triggered;
+    the next time asock's reader fires with nobody waiting it is edge-triggered again
+    (unread data would otherwise fire it on every pass of the loop), with the other
+    code's interest kept."""
+    if anyio_backend[0] != "asyncio" or anyio_backend[1].get("use_uvloop"):
+        pytest.skip("the selector loop's own epoll instance")
+    import asyncio
+
+    import asock_core.drivers
+
+    monkeypatch.setattr(asock_core.drivers, "HUB_AFTER", 4)
+    loop = asyncio.get_running_loop()
+    epoll_fd = loop._selector._selector.fileno()  # type: ignore[attr-defined]
+    with anyio.fail_after(10):
+        a, b = asock.socketpair()
+        with a, b:
+            fd = a.fileno()
+            assert await _wait_for_one_byte(a, b) == b"x"
+            writable: list[int] = []
+            loop.add_writer(fd, writable.append, 1)
+            events = _epoll_events(epoll_fd, fd)
+            assert events is not None and not events & select.EPOLLET
+            await b.send(b"unread")  # fires asock's reader with nobody waiting
+            for _ in range(5):
+                await asyncio.sleep(0)
+            events = _epoll_events(epoll_fd, fd)
+            assert events is not None
+            assert events & select.EPOLLET and events & select.EPOLLIN
+            assert events & select.EPOLLOUT  # the other code's interest is kept
+            assert writable  # and its callback still runs
+            loop.remove_writer(fd)
+            await b.send(b"more")
+            for _ in range(5):
+                await asyncio.sleep(0)
+            events = _epoll_events(epoll_fd, fd)
+            assert events is not None and events & select.EPOLLET
+            assert not events & select.EPOLLOUT
+            assert await a.recv(100) == b"unreadmore"
+            assert await _wait_for_one_byte(a, b) == b"x"
+
+
+@pytest.mark.parametrize("flavour", ["asyncio", "uvloop"])
+def test_close_and_detach_on_a_loop_that_is_not_running_act_at_once(flavour: str) -> None:
+    """Between run_until_complete() calls nothing runs the loop: close() closes the
+    descriptor at once and detach() returns at once with it forgotten (a hand-over to
+    the loop would wait for it to run again, and loop.close() would drop it)."""
+    import asyncio
+    import time
+
+    before = _open_fds()
+    if flavour == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    try:
+        a, b = asock.socketpair()
+
+        async def one_wait_each() -> None:
+            assert await _wait_for_one_byte(a, b) == b"x"
+            assert await _wait_for_one_byte(b, a) == b"x"
+
+        loop.run_until_complete(one_wait_each())
+        number = a.fileno()
+        a.close()
+        assert not os.path.exists(f"/proc/self/fd/{number}")  # stat: opens no descriptor
+        started = time.monotonic()
+        detached = b.detach()
+        assert time.monotonic() - started < 0.5
+        try:
+            if flavour == "asyncio":
+                with pytest.raises(KeyError):
+                    loop._selector.get_key(detached)  # type: ignore[attr-defined]
+            # Nothing of asock's is left to run on the loop: a registration
+            # made on the number now is not dropped when the loop runs (its
+            # peer is closed, so it is readable at once).
+            seen: list[int] = []
+            loop.add_reader(detached, seen.append, 1)
+            loop.run_until_complete(asyncio.sleep(0.05))
+            assert seen
+            loop.remove_reader(detached)
+        finally:
+            os.close(detached)
+    finally:
+        loop.close()
+    assert _open_fds() == before
+
+
+def test_a_socket_on_one_loop_after_another_waits_through_its_first_slot() -> None:
+    """The queue of a closed loop is dropped on the socket's first wait on the next
+    loop, and the new loop's queue takes the slots the drivers read first (else every
+    later wait would take the slow path)."""
+    import asyncio
+
+    a, b = asock.socketpair()
+    with a, b:
+
+        async def wait_once() -> bool:
+            assert await _wait_for_one_byte(a, b) == b"x"
+            return a._first_key is asyncio.get_running_loop() and len(a._all_queues()) == 1
+
+        assert [asyncio.run(wait_once()) for _ in range(3)] == [True] * 3

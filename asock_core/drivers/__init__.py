@@ -8,7 +8,7 @@ for how long; a driver only waits.
 A new driver provides ``wait(s, event, timeout) -> awaitable bool`` and
 ``checkpoint() -> awaitable``; it makes a socket's per-driver state through
 ``SocketBase._queue`` only (it may read ``_first_key``/``_first_queue`` or
-call ``queue_at`` first, never write them),
+call ``queue_at`` first, never write them; keys match by identity),
 and wakes its waiters from the queue's ``wake_closing`` when the socket is
 closed (see docs/internals.md).
 
@@ -21,10 +21,10 @@ from __future__ import annotations
 import os
 import sys
 
-#: How many sockets of a trio run or a uvloop loop wait through the library's
-#: own registration (and are still open) before later ones go to asock's
-#: epoll hub; see docs/backends.md. ``ASOCK_HUB_AFTER`` sets it (0: every
-#: socket on the hub; .ci/run runs the trio and uvloop tests once that way).
+#: How many sockets of a trio run or an asyncio/uvloop loop wait through the
+#: library's own registration (and are still open) before later ones go to
+#: asock's epoll hub; see docs/backends.md. ``ASOCK_HUB_AFTER`` sets it (0:
+#: every socket on the hub; .ci/run runs the whole suite once that way).
 HUB_AFTER = int(os.environ.get("ASOCK_HUB_AFTER", "4"))
 
 TYPE_CHECKING = False

@@ -1,13 +1,15 @@
 """Readiness waits for asyncio and uvloop.
 
-Where ``select.epoll`` exists, each event loop gets one edge-triggered epoll
-instance owned by asock (an :class:`_EpollHub`), watched by the loop through a
-single ``add_reader``. A socket is registered with it once, on its first wait,
-and stays registered until close() or detach(), so a wait costs no system
-call: it parks a future in the socket's queue, and the hub's reader callback
-drains the epoll instance and wakes the waiters of each socket that became
-ready. (The loop's own ``add_reader``/``remove_reader`` per wait costs two
-``epoll_ctl`` calls, and on uvloop a libuv poll handle made and closed.)
+A loop's first sockets wait through the loop's own registration (see the
+last paragraph). Beyond them, where ``select.epoll`` exists, the loop gets
+one edge-triggered epoll instance owned by asock (an :class:`_EpollHub`),
+watched by the loop through a single ``add_reader``. A socket is registered
+with it once, on its first wait, and stays registered until close() or
+detach(), so a wait costs no system call: it parks a future in the
+socket's queue, and the hub's reader callback drains the epoll instance and
+wakes the waiters of each socket that became ready. (The loop's own
+``add_reader``/``remove_reader`` per wait costs two ``epoll_ctl`` calls, and
+on uvloop a libuv poll handle made and closed.)
 
 Edge-triggered readiness is safe here because the operation layer only waits
 after its system call failed with ``EAGAIN`` (or ``EINPROGRESS``): from then on
@@ -251,14 +253,22 @@ class _LoopRegistration:
     - Elsewhere (no ``select.epoll``) it is level-triggered, as on uvloop.
     """
 
-    __slots__ = ("edge", "fd", "fresh", "loop", "readers", "reading", "writers", "writing")
+    __slots__ = (
+        "edge", "edge_key", "fd", "fresh", "loop", "readers", "reading", "writers", "writing",
+    )
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, s: SocketBase, edge: select.epoll | None
+        self,
+        loop: asyncio.AbstractEventLoop,
+        s: SocketBase,
+        edge: selectors.EpollSelector | None,
     ) -> None:
         self.loop = loop
         self.fd = s.fileno()
         self.edge = edge
+        #: The selector's key for the descriptor when it was last re-armed
+        #: edge-triggered (a new key means somebody changed the registration).
+        self.edge_key: object = None
         self.fresh = True  # until its first wait (see _drop_stale)
         count = _loop_registrations.get(loop)
         if count is None:
@@ -298,14 +308,31 @@ class _LoopRegistration:
     def _make_edge_triggered(self) -> None:
         # add_reader/add_writer have just (re-)armed the descriptor
         # level-triggered; no poll runs before this re-arms it. Re-arming
-        # reports the current state, so an edge in between is not lost.
-        assert self.edge is not None
+        # reports the current state, so an edge in between is not lost. The
+        # mask is what the selector holds, so interest other code registered
+        # on the descriptor (an add_writer of its own) is kept.
+        selector = self.edge
+        assert selector is not None
+        key = selector._fd_to_key[self.fd]  # type: ignore[attr-defined]
         mask = select.EPOLLET
-        if self.reading:
+        if key.events & selectors.EVENT_READ:
             mask |= select.EPOLLIN
-        if self.writing:
+        if key.events & selectors.EVENT_WRITE:
             mask |= select.EPOLLOUT
-        self.edge.modify(self.fd, mask)
+        selector._selector.modify(self.fd, mask)  # type: ignore[attr-defined]
+        self.edge_key = key
+
+    def _fired_with_nobody_waiting(self) -> None:
+        if self.edge is None:
+            return
+        # Edge-triggered, that happens once per edge and needs nothing. But
+        # other code's add_writer/remove_writer on the descriptor re-arms it
+        # level-triggered (the selector replaces its key whenever it changes
+        # the registration), and unread data would then fire this on every
+        # pass of the loop: re-arm it edge-triggered, once. (Re-arming on
+        # every such call would itself report the unread data again.)
+        if self.edge._fd_to_key.get(self.fd) is not self.edge_key:  # type: ignore[attr-defined]
+            self._make_edge_triggered()
 
     def _readable(self) -> None:
         readers = self.readers
@@ -317,6 +344,8 @@ class _LoopRegistration:
         elif self.edge is None:
             self.loop.remove_reader(self.fd)
             self.reading = False
+        else:
+            self._fired_with_nobody_waiting()
 
     def _writable(self) -> None:
         if self.writers:
@@ -325,6 +354,8 @@ class _LoopRegistration:
         elif self.edge is None:
             self.loop.remove_writer(self.fd)
             self.writing = False
+        else:
+            self._fired_with_nobody_waiting()
 
     def _uncount(self) -> None:
         left = _loop_registrations.get(self.loop, 0) - 1
@@ -349,12 +380,16 @@ class _LoopRegistration:
     def wake_closing(self, closing: bool) -> Callable[[ForgetCountdown], None] | None:
         # The loop must drop the descriptor while the number is still ours
         # (libuv aborts on a registration whose descriptor was closed under
-        # it), and only the loop's own thread may touch it.
-        if running_loop() is self.loop:
-            self._forget()
-            return None
-        if self.loop.is_closed():
-            self._uncount()  # nothing watches the descriptor, nobody waits
+        # it), and only the loop's own thread may touch it while it runs. A
+        # loop that is not running (between run_until_complete() calls, or
+        # never run again before loop.close()) is forgotten at once: a
+        # hand-over would wait for the loop to run, and loop.close() drops
+        # it, leaving the descriptor open.
+        if running_loop() is self.loop or not self.loop.is_running():
+            if self.loop.is_closed():
+                self._uncount()  # nothing watches the descriptor, nobody waits
+            else:
+                self._forget()
             return None
         # RuntimeError: the loop closed meanwhile, nothing watches the descriptor.
         return forget_on_owner(self.loop.call_soon_threadsafe, self._forget, RuntimeError, closing)
@@ -390,21 +425,24 @@ def _drop_stale(s: SocketBase, loop: asyncio.AbstractEventLoop) -> None:
         # a _LoopRegistration of a closed loop holds nothing to undo
 
 
-def _edge_selector(loop: asyncio.AbstractEventLoop) -> select.epoll | None:
-    """The epoll instance under a selector loop's ``EpollSelector``, or None.
+def _edge_selector(loop: asyncio.AbstractEventLoop) -> selectors.EpollSelector | None:
+    """A selector loop's ``EpollSelector``, if asock can re-arm in its epoll instance; or None.
 
     asyncio has no public way to register a descriptor edge-triggered, so
     asock re-arms its own registrations in the loop's epoll instance
-    (``loop._selector._selector``, the same in CPython 3.11-3.13) with
-    ``EPOLLET``; the loop's bookkeeping (which callback a descriptor has) is
-    untouched. Any other selector, or a loop laid out otherwise, gets None
-    and the hub.
+    (``loop._selector._selector``) with ``EPOLLET``, reading the selector's
+    key for the descriptor (``_fd_to_key``) to keep what it registered; both
+    are the same in CPython 3.11-3.13. The loop's bookkeeping (which callback
+    a descriptor has) is untouched. Any other selector, or a selector laid
+    out otherwise, gets None and the hub.
     """
     selector = getattr(loop, "_selector", None)
-    if type(selector) is selectors.EpollSelector:
-        epoll = getattr(selector, "_selector", None)
-        if isinstance(epoll, select.epoll):
-            return epoll
+    if (
+        type(selector) is selectors.EpollSelector
+        and isinstance(getattr(selector, "_selector", None), select.epoll)
+        and isinstance(getattr(selector, "_fd_to_key", None), dict)
+    ):
+        return selector
     return None
 
 

@@ -60,7 +60,7 @@ def _reader_wait_scheme() -> tuple[Callable[[Any], Coroutine[Any, Any, bool]], A
     With the compiled extension, the trap is trio's own ``WaitTaskRescheduled``,
     made once per socket, and ``_speedups.trap_wait`` yields it to trio's
     scheduler, as ``wait_task_rescheduled`` does inside: no coroutine, generator
-    or trap per wait (about 0.4 kB less per waiting connection, and less time
+    or trap per wait (about 0.35 kB less per waiting connection, and less time
     per wait). That message is private to trio (``trio._core._traps``; the same
     from trio 0.2 to 0.35), so asock uses it only where it is the class trio's
     scheduler checks for and has the one field, and otherwise waits with the
