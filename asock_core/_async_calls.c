@@ -11,7 +11,10 @@
  *      operation);
  *   2. attempt the call with MSG_DONTWAIT (MSG_NOSIGNAL for sends); recv,
  *      recv_into and send make the system call on the descriptor directly,
- *      so an attempt that would block costs no Python exception;
+ *      so an attempt that would block costs no Python exception; so do
+ *      recvfrom and sendto on an AF_INET socket (sendto for an address the
+ *      stdlib would parse as the same numeric one; recvfrom returning the
+ *      stdlib's (host, port), the same tuple again while the sender is);
  *   3. if it would block: raise BlockingIOError in non-blocking mode or with
  *      MSG_DONTWAIT; with a timeout, hand the rest to operations._retry,
  *      which owns the deadline (sendall: one send of everything, and what
@@ -25,7 +28,10 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
 #include <sys/socket.h>
 #include "_socket_state.h"
 
@@ -70,10 +76,14 @@ static PyTypeObject *stdlib_socket_type, *socket_socket_type;
    after the object header (checked against fileno() when linking); without
    it, every attempt calls the stdlib socket's own method. */
 static int direct_fd;
+/* Whether its family follows the descriptor (checked the same way): then
+   recvfrom and sendto on an AF_INET socket are direct system calls too. */
+static int direct_family;
 
 typedef struct {
     PyObject_HEAD
     int fd;
+    int family;
 } StdlibSocketHead;
 
 static PyTypeObject AsyncCallType;
@@ -153,6 +163,19 @@ release_args(PyObject **stack, Py_ssize_t n)
     }
 }
 
+/* A failed system call's outcome: NULL with *would_block set for EAGAIN,
+   else NULL with OSError set from `err`. */
+static PyObject *
+failed(int err, int *would_block)
+{
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+        *would_block = 1;
+        return NULL;
+    }
+    errno = err;
+    return PyErr_SetFromErrno(PyExc_OSError);
+}
+
 /* The system call itself, on the descriptor: bytes, an int, or NULL. */
 static PyObject *
 direct_attempt(AsyncCall *c, int fd, int *would_block)
@@ -178,12 +201,7 @@ direct_attempt(AsyncCall *c, int fd, int *would_block)
         }
         if (n < 0) {
             Py_DECREF(buf);
-            if (err == EAGAIN || err == EWOULDBLOCK) {
-                *would_block = 1;
-                return NULL;
-            }
-            errno = err;
-            return PyErr_SetFromErrno(PyExc_OSError);
+            return failed(err, would_block);
         }
         if (n != c->size && _PyBytes_Resize(&buf, n) < 0) {
             return NULL;
@@ -222,12 +240,138 @@ direct_attempt(AsyncCall *c, int fd, int *would_block)
     }
     PyBuffer_Release(&view);
     if (n < 0) {
-        if (err == EAGAIN || err == EWOULDBLOCK) {
-            *would_block = 1;
+        return failed(err, would_block);
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+/* recvfrom's last sender and the address tuple made for it. A datagram
+   socket mostly hears from one peer, and making the tuple (inet_ntop, a
+   str, an int) is a good part of a datagram's cost; tuples are immutable,
+   so handing out the same one again is safe. */
+static struct sockaddr_in last_sender;
+static PyObject *last_sender_address;
+
+static PyObject *
+sender_address(const struct sockaddr_in *sin)
+{
+    if (last_sender_address != NULL && sin->sin_port == last_sender.sin_port &&
+        sin->sin_addr.s_addr == last_sender.sin_addr.s_addr) {
+        return Py_NewRef(last_sender_address);
+    }
+    char text[INET_ADDRSTRLEN];
+    if (inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text) == NULL) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *address = Py_BuildValue("(si)", text, (int)ntohs(sin->sin_port));
+    if (address != NULL) {
+        last_sender = *sin;
+        Py_XSETREF(last_sender_address, Py_NewRef(address));
+    }
+    return address;
+}
+
+/* The sockaddr the stdlib's parser makes of `address` on an AF_INET socket,
+   when that is a plain one: a (str, int) tuple, a port in 0-65535 and a host
+   inet_pton reads (which is the first thing the stdlib tries). 0 otherwise
+   ("", "<broadcast>", a bad port: the stdlib's own call handles those). */
+static int
+plain_ipv4_address(PyObject *address, struct sockaddr_in *sin)
+{
+    if (PyTuple_GET_SIZE(address) != 2) {
+        return 0;
+    }
+    PyObject *host = PyTuple_GET_ITEM(address, 0), *port_obj = PyTuple_GET_ITEM(address, 1);
+    if (!PyUnicode_CheckExact(host) || !PyLong_CheckExact(port_obj)) {
+        return 0;
+    }
+    long port = PyLong_AsLong(port_obj);
+    Py_ssize_t size;
+    const char *text = port < 0 || port > 65535 ? NULL : PyUnicode_AsUTF8AndSize(host, &size);
+    if (text == NULL || (Py_ssize_t)strlen(text) != size) {
+        PyErr_Clear();  /* an overflowing port, a host that is no UTF-8 or holds a NUL */
+        return 0;
+    }
+    memset(sin, 0, sizeof *sin);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((unsigned short)port);
+    return inet_pton(AF_INET, text, &sin->sin_addr) == 1;
+}
+
+/* recvfrom, or sendto to a plain address, on an AF_INET descriptor, as the
+   system call itself: as direct_attempt, or NULL with *declined set (and no
+   exception) for an address the stdlib's own call must parse. */
+static PyObject *
+direct_datagram_attempt(AsyncCall *c, int fd, int *would_block, int *declined)
+{
+    int flags = kernel_flags(c);
+    ssize_t n;
+    int err;
+    if (c->kind == K_RECVFROM) {
+        PyObject *buf = PyBytes_FromStringAndSize(NULL, c->size);
+        if (buf == NULL) {
             return NULL;
         }
-        errno = err;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        struct sockaddr_in sin;
+        socklen_t len;
+        for (;;) {
+            len = sizeof sin;
+            n = recvfrom(fd, PyBytes_AS_STRING(buf), (size_t)c->size, flags,
+                         (struct sockaddr *)&sin, &len);
+            err = errno;
+            if (n >= 0 || err != EINTR) {
+                break;
+            }
+            if (PyErr_CheckSignals() < 0) {
+                Py_DECREF(buf);
+                return NULL;
+            }
+        }
+        if (n < 0) {
+            Py_DECREF(buf);
+            return failed(err, would_block);
+        }
+        if (n != c->size && _PyBytes_Resize(&buf, n) < 0) {
+            return NULL;
+        }
+        /* No address (a connected stream socket's recvfrom) is None, as in the stdlib. */
+        PyObject *address = len >= sizeof sin && sin.sin_family == AF_INET
+                                ? sender_address(&sin)
+                                : Py_NewRef(Py_None);
+        if (address == NULL) {
+            Py_DECREF(buf);
+            return NULL;
+        }
+        PyObject *result = PyTuple_Pack(2, buf, address);
+        Py_DECREF(buf);
+        Py_DECREF(address);
+        return result;
+    }
+    struct sockaddr_in sin;
+    Py_buffer view;
+    if (!plain_ipv4_address(c->address, &sin)) {
+        *declined = 1;
+        return NULL;
+    }
+    if (PyObject_GetBuffer(c->arg, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();  /* the stdlib's call raises its own TypeError */
+        *declined = 1;
+        return NULL;
+    }
+    for (;;) {
+        n = sendto(fd, view.buf, (size_t)view.len, flags, (struct sockaddr *)&sin, sizeof sin);
+        err = errno;
+        if (n >= 0 || err != EINTR) {
+            break;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    }
+    PyBuffer_Release(&view);
+    if (n < 0) {
+        return failed(err, would_block);
     }
     return PyLong_FromSsize_t(n);
 }
@@ -244,9 +388,18 @@ attempt(AsyncCall *c, int *would_block)
         return NULL;
     }
     /* Exactly the stdlib's classes: a subclass may have its own recv or send. */
-    if (direct_fd && (c->kind <= K_SEND || c->kind == K_SENDALL) &&
-        (Py_IS_TYPE(sock, stdlib_socket_type) || Py_IS_TYPE(sock, socket_socket_type))) {
-        return direct_attempt(c, ((StdlibSocketHead *)sock)->fd, would_block);
+    if (direct_fd && (Py_IS_TYPE(sock, stdlib_socket_type) || Py_IS_TYPE(sock, socket_socket_type))) {
+        StdlibSocketHead *head = (StdlibSocketHead *)sock;
+        if (c->kind <= K_SEND || c->kind == K_SENDALL) {
+            return direct_attempt(c, head->fd, would_block);
+        }
+        if (direct_family && head->family == AF_INET) {
+            int declined = 0;
+            PyObject *value = direct_datagram_attempt(c, head->fd, would_block, &declined);
+            if (!declined) {
+                return value;
+            }
+        }
     }
     if (c->kind == K_SENDALL) {
         /* what the send tries (the direct attempt measures it as it sends) */
@@ -947,11 +1100,13 @@ calls_sendto(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     return new_call(self, K_SENDTO, args[0], 0, 0, args[1]);
 }
 
-/* Whether a stdlib socket's descriptor is its first field after the header. */
+/* Whether a stdlib socket of `family` holds its descriptor as the first
+   field after the header (*with_family: and its family as the next). */
 static int
-check_direct_fd(void)
+check_direct_fd(int family, int *with_family)
 {
-    PyObject *sock = PyObject_CallFunction((PyObject *)stdlib_socket_type, "iii", AF_UNIX,
+    *with_family = 0;
+    PyObject *sock = PyObject_CallFunction((PyObject *)stdlib_socket_type, "iii", family,
                                            SOCK_DGRAM, 0);
     if (sock == NULL) {
         PyErr_Clear();
@@ -962,6 +1117,7 @@ check_direct_fd(void)
     if (fileno != NULL) {
         long fd = PyLong_AsLong(fileno);
         ok = fd >= 0 && fd == ((StdlibSocketHead *)sock)->fd;
+        *with_family = ok && ((StdlibSocketHead *)sock)->family == family;
         Py_DECREF(fileno);
     }
     PyErr_Clear();
@@ -1036,7 +1192,10 @@ calls_link(PyObject *cls, PyObject *operations)
         return NULL;
     }
     Py_XSETREF(socket_socket_type, (PyTypeObject *)type);
-    direct_fd = check_direct_fd();
+    int unix_family, inet_family;
+    direct_fd = check_direct_fd(AF_UNIX, &unix_family);
+    direct_family = direct_fd && unix_family && check_direct_fd(AF_INET, &inet_family) &&
+                    inet_family;
     linked = 1;
     return PyBool_FromLong(direct_fd);
 }

@@ -2,8 +2,8 @@
  *
  * SocketState holds the four fields the sync front's blocking-mode calls
  * read (as a C struct, so reading them costs no attribute look-up), and
- * KernelCalls the three calls a blocking program makes most: recv,
- * recv_into and send. In blocking mode each counts itself in, makes the
+ * KernelCalls the calls a blocking program makes most: recv, recv_into,
+ * recvfrom, send, sendall and sendto. In blocking mode each counts itself in, makes the
  * stdlib socket's own call (which blocks in the kernel, one system call),
  * counts itself out and reports a close() that happened meanwhile. Anything
  * else (a timeout, non-blocking mode, a descriptor another thread made
@@ -18,8 +18,9 @@
 
 #include "_socket_state.h"
 
-static PyObject *str_recv, *str_recv_into, *str_send;
+static PyObject *str_recv, *str_recv_into, *str_send, *str_recvfrom, *str_sendto;
 static PyObject *str_recv_waiting, *str_recv_into_waiting, *str_send_waiting;
+static PyObject *str_recvfrom_waiting, *str_sendto_waiting;
 static PyObject *str_leave_closed, *str_sendall_waiting, *str_bytes_sent;
 static PyObject *nosignal_flag;
 static long dontwait_flag;
@@ -166,6 +167,24 @@ calls_send(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
     return kernel_call(self, str_send, str_send_waiting, args, nargs, kwnames, 1);
 }
 
+static PyObject *
+calls_recvfrom(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return kernel_call(self, str_recvfrom, str_recvfrom_waiting, args, nargs, kwnames, 0);
+}
+
+static PyObject *
+calls_sendto(SocketState *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    /* sendto(data, address) with an address tuple, in blocking mode: the
+       stdlib's sendto(data, MSG_NOSIGNAL, address); any other form waits. */
+    if (self->timeout == Py_None && kwnames == NULL && nargs == 2 && PyTuple_CheckExact(args[1])) {
+        PyObject *three[3] = {args[0], nosignal_flag, args[1]};
+        return kernel_call(self, str_sendto, str_sendto_waiting, three, 3, NULL, 0);
+    }
+    return call_waiting((PyObject *)self, str_sendto_waiting, args, nargs, kwnames);
+}
+
 /* The front's _sendall_waiting(data, flags, sent), flags 0 when not given. */
 static PyObject *
 sendall_waiting(SocketState *self, PyObject *data, PyObject *flags, Py_ssize_t sent)
@@ -306,6 +325,12 @@ static PyMethodDef calls_methods[] = {
      "sendall(data[, flags]) -> None\n\n"
      "Send all of data; the timeout bounds the whole call. The exception that\n"
      "ends it early carries bytes_sent."},
+    {"recvfrom", (PyCFunction)(void (*)(void))calls_recvfrom, METH_FASTCALL | METH_KEYWORDS,
+     "recvfrom(bufsize[, flags]) -> (bytes, address)\n\n"
+     "Receive up to bufsize bytes and the sender's address. Blocks like recv."},
+    {"sendto", (PyCFunction)(void (*)(void))calls_sendto, METH_FASTCALL | METH_KEYWORDS,
+     "sendto(data[, flags], address) -> int\n\n"
+     "Send data to address; return the number of bytes sent. Blocks like send."},
     {"send", (PyCFunction)(void (*)(void))calls_send, METH_FASTCALL | METH_KEYWORDS,
      "send(data[, flags]) -> int\n\n"
      "Send what fits of data; return the number of bytes sent (never 0). Blocks\n"
@@ -333,7 +358,7 @@ static PyTypeObject KernelCallsType = {
     .tp_name = "asock_core.kernel_calls.KernelCalls",
     .tp_basicsize = sizeof(SocketState),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "recv, recv_into and send for the sync front's blocking mode.",
+    .tp_doc = "recv, recv_into, recvfrom, send, sendall and sendto for the sync front's blocking mode.",
     .tp_traverse = (traverseproc)state_traverse,
     .tp_clear = (inquiry)state_clear,
     .tp_methods = calls_methods,
@@ -354,6 +379,10 @@ PyInit__speedups(void)
     INTERN(str_recv, "recv");
     INTERN(str_recv_into, "recv_into");
     INTERN(str_send, "send");
+    INTERN(str_recvfrom, "recvfrom");
+    INTERN(str_sendto, "sendto");
+    INTERN(str_recvfrom_waiting, "_recvfrom_waiting");
+    INTERN(str_sendto_waiting, "_sendto_waiting");
     INTERN(str_recv_waiting, "_recv_waiting");
     INTERN(str_recv_into_waiting, "_recv_into_waiting");
     INTERN(str_send_waiting, "_send_waiting");

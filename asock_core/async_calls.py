@@ -8,8 +8,11 @@ is first awaited, with no Python frame: the fairness budget, the attempt
 with MSG_DONTWAIT, and, when the call would block, the wait and the retry in
 the awaiting task. Its recv, recv_into and send attempts make the system
 call on the descriptor directly, so an attempt that would block costs no
-Python exception. With a timeout it hands the rest of the call to
-``operations._retry``, which owns the deadline (``sendall`` makes one send
+Python exception; so do recvfrom and sendto on an AF_INET socket (sendto to
+an address the stdlib would parse as the same numeric one; recvfrom hands
+out the same sender tuple again while the sender is the same). With a
+timeout it hands the rest of the call to ``operations._retry``, which owns
+the deadline (``sendall`` makes one send
 of everything and hands what is left to ``operations.sendall_after``); anything unusual (keyword
 arguments, a non-int size, a buffer the stdlib refuses) goes to the Python
 operation itself, so errors are the stdlib's. What each bought is in

@@ -3,13 +3,15 @@
 :class:`SocketState` holds ``_sock`` (the stdlib socket), ``_timeout`` (the
 socket's own timeout), ``_busy`` (calls under way, counted by the sync
 front) and ``_closing`` (close() has begun). :class:`KernelCalls` gives the
-sync front ``recv``, ``recv_into``, ``send`` and ``sendall``: in blocking mode each counts
+sync front ``recv``, ``recv_into``, ``recvfrom``, ``send``, ``sendall`` and
+``sendto``: in blocking mode each counts
 itself in, makes the stdlib socket's call (which blocks in the kernel, one
 system call, as the stdlib's own does), counts itself out and reports a
 close() that happened meanwhile (``_leave_closed``). With a timeout, in
 non-blocking mode, or when another thread made the descriptor non-blocking
 meanwhile, the call goes to the front's ``_recv_waiting`` (``_recv_into_waiting``,
-``_send_waiting``, ``_sendall_waiting``), which waits through the operation layer.
+``_recvfrom_waiting``, ``_send_waiting``, ``_sendall_waiting``,
+``_sendto_waiting``), which waits through the operation layer.
 
 Both classes have a compiled twin in ``asock_core/_speedups.c``, built at
 install time where a C compiler is found, and used unless the environment
@@ -59,7 +61,7 @@ class SocketState:
 
 
 class KernelCalls(SocketState):
-    """``recv``, ``recv_into``, ``send`` and ``sendall`` for the sync front's blocking mode."""
+    """The sync front's blocking-mode recv, recv_into, recvfrom, send, sendall and sendto."""
 
     __slots__ = ()
 
@@ -70,6 +72,10 @@ class KernelCalls(SocketState):
         def _recv_into_waiting(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int: ...
 
         def _send_waiting(self, data: Buffer, flags: int = 0) -> int: ...
+
+        def _recvfrom_waiting(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]: ...
+
+        def _sendto_waiting(self, data: Buffer, *args: Any) -> int: ...
 
         def _sendall_waiting(self, data: Buffer, flags: int, sent: int) -> None: ...
 
@@ -111,6 +117,21 @@ class KernelCalls(SocketState):
                     self._leave_closed()
         return self._recv_into_waiting(buffer, nbytes, flags)
 
+    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
+        """Receive up to ``bufsize`` bytes and the sender's address. Blocks like recv."""
+        if self._timeout is None:
+            self._busy += 1
+            try:
+                if not self._closing:
+                    return self._sock.recvfrom(bufsize, flags)
+            except BlockingIOError:
+                pass
+            finally:
+                self._busy -= 1
+                if self._closing:
+                    self._leave_closed()
+        return self._recvfrom_waiting(bufsize, flags)
+
     def send(self, data: Buffer, flags: int = 0) -> int:
         """Send what fits of ``data``; return the number of bytes sent (never 0).
 
@@ -131,6 +152,28 @@ class KernelCalls(SocketState):
                 if self._closing:
                     self._leave_closed()
         return self._send_waiting(data, flags)
+
+    def sendto(self, data: Buffer, *args: Any) -> int:
+        """``sendto(data, address)`` or ``sendto(data, flags, address)``. Blocks like send.
+
+        In blocking mode ``sendto(data, address)`` with an address tuple (the
+        datagram path) is the stdlib's own call, which looks a host name up
+        itself, blocking, as the sync front does anyway; made in the
+        three-argument form with MSG_NOSIGNAL, as the operation layer makes it.
+        """
+        if self._timeout is None and len(args) == 1 and type(args[0]) is tuple:
+            args = (_NOSIGNAL, args[0])
+            self._busy += 1
+            try:
+                if not self._closing:
+                    return self._sock.sendto(data, *args)
+            except BlockingIOError:
+                pass
+            finally:
+                self._busy -= 1
+                if self._closing:
+                    self._leave_closed()
+        return self._sendto_waiting(data, *args)
 
 
     def sendall(self, data: Buffer, flags: int = 0) -> None:

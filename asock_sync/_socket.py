@@ -218,8 +218,8 @@ class socket(KernelCalls, SocketBase):
         """
         return self._run(ops.connect_ex(self, address))
 
-    # recv, recv_into, send and sendall come from KernelCalls (compiled where
-    # it was built); with a timeout they wait here:
+    # recv, recv_into, recvfrom, send, sendall and sendto come from
+    # KernelCalls (compiled where it was built); with a timeout they wait here:
 
     def _recv_waiting(self, bufsize: int, flags: int = 0) -> bytes:
         return self._run(ops.recv(self, bufsize, flags))
@@ -230,11 +230,11 @@ class socket(KernelCalls, SocketBase):
     def _send_waiting(self, data: Buffer, flags: int = 0) -> int:
         return self._run(ops.send(self, data, flags))
 
-    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
-        """Receive up to ``bufsize`` bytes and the sender's address. Blocks like recv."""
-        if self._timeout is None:
-            return self._in_kernel(self._sock.recvfrom, ops.recvfrom, bufsize, flags)
+    def _recvfrom_waiting(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
         return self._run(ops.recvfrom(self, bufsize, flags))
+
+    def _sendto_waiting(self, data: Buffer, *args: Any) -> int:
+        return self._run(ops.sendto(self, data, *args))
 
     def recvfrom_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> tuple[int, Any]:
         """Receive into ``buffer``; return the count and the sender. Blocks like recv."""
@@ -267,10 +267,6 @@ class socket(KernelCalls, SocketBase):
         except BaseException as exc:
             exc.bytes_sent = sent + getattr(exc, "bytes_sent", 0)  # type: ignore[attr-defined]
             raise
-
-    def sendto(self, data: Buffer, *args: Any) -> int:
-        """``sendto(data, address)`` or ``sendto(data, flags, address)``. Blocks like send."""
-        return self._run(ops.sendto(self, data, *args))
 
     def sendmsg(self, buffers: Iterable[Buffer], *args: Any) -> int:
         """``sendmsg(buffers[, ancdata[, flags[, address]]])`` as in the stdlib.

@@ -256,6 +256,84 @@ async def test_datagram_calls_to_a_numeric_host() -> None:
         assert info.value.errno == errno.EBADF
 
 
+async def test_datagrams_on_ipv4_match_the_stdlib_on_every_path() -> None:
+    """recvfrom and sendto on an AF_INET socket (direct system calls on the compiled
+    twin): the same values as the stdlib's, senders told apart, addresses only the
+    stdlib parses ("", a port out of range, a non-int port) handled as it does, a
+    non-buffer refused with its error, a stream socket's recvfrom sender None."""
+    with asock.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM) as rx, asock.socket(
+        stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM
+    ) as tx, stdlib_socket.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM) as other:
+        await rx.bind(("127.0.0.1", 0))
+        await tx.bind(("127.0.0.1", 0))
+        other.bind(("127.0.0.1", 0))
+        address = rx.getsockname()
+        with anyio.fail_after(GUARD):
+            for _ in range(2):
+                assert await tx.sendto(b"from tx", address) == 7
+                other.sendto(b"from other", address)
+                for expected, peer in ((b"from tx", tx.getsockname()), (b"from other",
+                                                                          other.getsockname())):
+                    data, sender = await rx.recvfrom(100)
+                    assert (data, sender) == (expected, peer)
+                    assert type(sender) is tuple and type(sender[0]) is str
+                    assert type(sender[1]) is int
+            # Datagrams in a row from one sender: equal addresses (on the compiled
+            # twin's direct path, the very same tuple, made once).
+            senders = []
+            for _ in range(2):
+                await tx.sendto(b"again", address)
+                senders.append((await rx.recvfrom(100))[1])
+            assert senders[0] == senders[1] == tx.getsockname()
+            assert (senders[0] is senders[1]) is async_calls.COMPILED
+            # The host "" is the stdlib's INADDR_ANY (reaching this host), whatever the cache.
+            assert await tx.sendto(b"any", ("", address[1])) == 3
+            assert await rx.recvfrom(100) == (b"any", tx.getsockname())
+            # A truncated datagram: the stdlib's bytes, the rest dropped.
+            await tx.sendto(b"0123456789", address)
+            assert await rx.recvfrom(4) == (b"0123", tx.getsockname())
+        plain = stdlib_socket.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM)
+        with plain:
+            for bad in (("127.0.0.1", 70000), ("127.0.0.1", -1), ("127.0.0.1", "80"),
+                        ("127.0.0.1", 1.5), ("127.0.0.1",), ("127.0.0.1", 80, 0)):
+                with pytest.raises(Exception) as expected:
+                    plain.sendto(b"x", bad)
+                with pytest.raises(type(expected.value)) as info:
+                    await tx.sendto(b"x", bad)
+                assert str(info.value) == str(expected.value), bad
+            with pytest.raises(TypeError) as expected:
+                plain.sendto("text", address)  # type: ignore[call-overload]
+            with pytest.raises(TypeError) as info:
+                await tx.sendto("text", address)  # type: ignore[arg-type]
+            assert str(info.value) == str(expected.value)
+    with stdlib_socket.create_server(("127.0.0.1", 0)) as listener:
+        client = stdlib_socket.create_connection(listener.getsockname())
+        a, b = asock.from_stdlib_socket(client), asock.from_stdlib_socket(listener.accept()[0])
+    with a, b:
+        await a.send(b"stream")
+        with anyio.fail_after(GUARD):
+            assert await b.recvfrom(100) == (b"stream", None)
+
+
+async def test_a_waiting_recvfrom_is_woken_and_gets_the_datagram() -> None:
+    with asock.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM) as rx, asock.socket(
+        stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM
+    ) as tx:
+        await rx.bind(("127.0.0.1", 0))
+        await tx.bind(("127.0.0.1", 0))
+        received: list[Any] = []
+        with anyio.fail_after(GUARD):
+            async with anyio.create_task_group() as tasks:
+
+                async def receive() -> None:
+                    received.append(await rx.recvfrom(100))
+
+                tasks.start_soon(receive)
+                await wait_all_tasks_blocked()
+                await tx.sendto(b"late", rx.getsockname())
+        assert received == [(b"late", tx.getsockname())]
+
+
 async def test_many_immediate_calls_let_other_tasks_run() -> None:
     """The fairness budget holds on the compiled path too."""
     a, b = asock.socketpair()
