@@ -298,11 +298,12 @@ plain_ipv4_address(PyObject *address, struct sockaddr_in *sin)
     return inet_pton(AF_INET, text, &sin->sin_addr) == 1;
 }
 
-/* recvfrom, or sendto to a plain address, on an AF_INET descriptor, as the
-   system call itself: as direct_attempt, or NULL with *declined set (and no
-   exception) for an address the stdlib's own call must parse. */
+/* recvfrom, or sendto to a plain address, on the AF_INET stdlib socket
+   `sock` (descriptor `fd`), as the system call itself: as direct_attempt, or
+   NULL with *declined set (and no exception) for an address the stdlib's own
+   call must parse. sendto raises the stdlib's audit event, as its call does. */
 static PyObject *
-direct_datagram_attempt(AsyncCall *c, int fd, int *would_block, int *declined)
+direct_datagram_attempt(AsyncCall *c, PyObject *sock, int fd, int *would_block, int *declined)
 {
     int flags = kernel_flags(c);
     ssize_t n;
@@ -358,6 +359,10 @@ direct_datagram_attempt(AsyncCall *c, int fd, int *would_block, int *declined)
         *declined = 1;
         return NULL;
     }
+    if (PySys_Audit("socket.sendto", "OO", sock, c->address) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     for (;;) {
         n = sendto(fd, view.buf, (size_t)view.len, flags, (struct sockaddr *)&sin, sizeof sin);
         err = errno;
@@ -395,7 +400,7 @@ attempt(AsyncCall *c, int *would_block)
         }
         if (direct_family && head->family == AF_INET) {
             int declined = 0;
-            PyObject *value = direct_datagram_attempt(c, head->fd, would_block, &declined);
+            PyObject *value = direct_datagram_attempt(c, sock, head->fd, would_block, &declined);
             if (!declined) {
                 return value;
             }
