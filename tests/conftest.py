@@ -29,6 +29,22 @@ BACKENDS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _full_fairness_budget() -> None:
+    """Every test starts with a full fairness budget.
+
+    The budget (every 128 immediate successes a call yields first) is counted
+    process-wide, so without this a test that steps a call by hand, or counts
+    its yields, would meet the budget's checkpoint wherever the tests before it
+    left the count: a different place for each selection and order of tests.
+    """
+    from asock_core import async_calls, operations
+
+    operations._budget = operations.FAIRNESS_BUDGET
+    if async_calls.COMPILED:
+        async_calls.AsyncCalls._link(operations)  # type: ignore[attr-defined]
+
+
 @pytest.fixture(params=BACKENDS)
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
     """Every ``async def`` test runs once per backend (``anyio_mode = auto``)."""
