@@ -176,6 +176,44 @@ failed(int err, int *would_block)
     return PyErr_SetFromErrno(PyExc_OSError);
 }
 
+/* recv(2) into a new bytes object of `size` (recvfrom(2) when `sender` is
+   not NULL, filling it and *sender_len): the bytes, trimmed to what came;
+   or NULL with an exception, or with *would_block set. */
+static PyObject *
+received_bytes(int fd, Py_ssize_t size, int flags, struct sockaddr_in *sender,
+               socklen_t *sender_len, int *would_block)
+{
+    PyObject *buf = PyBytes_FromStringAndSize(NULL, size);
+    if (buf == NULL) {
+        return NULL;
+    }
+    ssize_t n;
+    int err;
+    for (;;) {
+        if (sender != NULL) {
+            *sender_len = sizeof *sender;
+        }
+        n = recvfrom(fd, PyBytes_AS_STRING(buf), (size_t)size, flags, (struct sockaddr *)sender,
+                     sender_len);
+        err = errno;  /* before anything that may change it */
+        if (n >= 0 || err != EINTR) {
+            break;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            Py_DECREF(buf);
+            return NULL;
+        }
+    }
+    if (n < 0) {
+        Py_DECREF(buf);
+        return failed(err, would_block);
+    }
+    if (n != size && _PyBytes_Resize(&buf, n) < 0) {
+        return NULL;
+    }
+    return buf;
+}
+
 /* The system call itself, on the descriptor: bytes, an int, or NULL. */
 static PyObject *
 direct_attempt(AsyncCall *c, int fd, int *would_block)
@@ -183,30 +221,7 @@ direct_attempt(AsyncCall *c, int fd, int *would_block)
     int flags = kernel_flags(c);
     ssize_t n;
     if (c->kind == K_RECV) {
-        PyObject *buf = PyBytes_FromStringAndSize(NULL, c->size);
-        if (buf == NULL) {
-            return NULL;
-        }
-        int err = 0;
-        for (;;) {
-            n = recv(fd, PyBytes_AS_STRING(buf), (size_t)c->size, flags);
-            err = errno;  /* before anything that may change it */
-            if (n >= 0 || err != EINTR) {
-                break;
-            }
-            if (PyErr_CheckSignals() < 0) {
-                Py_DECREF(buf);
-                return NULL;
-            }
-        }
-        if (n < 0) {
-            Py_DECREF(buf);
-            return failed(err, would_block);
-        }
-        if (n != c->size && _PyBytes_Resize(&buf, n) < 0) {
-            return NULL;
-        }
-        return buf;
+        return received_bytes(fd, c->size, flags, NULL, NULL, would_block);
     }
     Py_buffer view;
     int writable = c->kind == K_RECV_INTO;
@@ -309,30 +324,10 @@ direct_datagram_attempt(AsyncCall *c, PyObject *sock, int fd, int *would_block, 
     ssize_t n;
     int err;
     if (c->kind == K_RECVFROM) {
-        PyObject *buf = PyBytes_FromStringAndSize(NULL, c->size);
-        if (buf == NULL) {
-            return NULL;
-        }
         struct sockaddr_in sin;
         socklen_t len;
-        for (;;) {
-            len = sizeof sin;
-            n = recvfrom(fd, PyBytes_AS_STRING(buf), (size_t)c->size, flags,
-                         (struct sockaddr *)&sin, &len);
-            err = errno;
-            if (n >= 0 || err != EINTR) {
-                break;
-            }
-            if (PyErr_CheckSignals() < 0) {
-                Py_DECREF(buf);
-                return NULL;
-            }
-        }
-        if (n < 0) {
-            Py_DECREF(buf);
-            return failed(err, would_block);
-        }
-        if (n != c->size && _PyBytes_Resize(&buf, n) < 0) {
+        PyObject *buf = received_bytes(fd, c->size, flags, &sin, &len, would_block);
+        if (buf == NULL) {
             return NULL;
         }
         /* No address (a connected stream socket's recvfrom) is None, as in the stdlib. */

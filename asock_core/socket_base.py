@@ -280,9 +280,7 @@ class SocketBase(SocketState):
             queues = self._queues
             if queues is _RELEASED:
                 return None
-            if self._first_key is key and self._first_queue is not None:
-                return self._first_queue
-            queue = queues.get(key) if queues else None
+            queue = self.queue_at(key)
             if queue is None:
                 queue = factory(*args)
                 if self._first_queue is None:
@@ -478,9 +476,7 @@ class SocketBase(SocketState):
         # watches the descriptor is left to close it once it has forgotten
         # it: close() never waits for another thread's loop.
         with _queues_lock:
-            queues = list((self._queues or {}).values())
-            if self._first_queue is not None:
-                queues.append(self._first_queue)
+            queues = list(self._all_queues().values())
             self._queues = _RELEASED
             self._first_queue = None
             self._first_key = _NO_KEY

@@ -323,15 +323,15 @@ class _LoopRegistration:
         self.edge_key = key
 
     def _fired_with_nobody_waiting(self) -> None:
-        if self.edge is None:
-            return
+        selector = self.edge
+        assert selector is not None  # only edge-triggered registrations get here
         # Edge-triggered, that happens once per edge and needs nothing. But
         # other code's add_writer/remove_writer on the descriptor re-arms it
         # level-triggered (the selector replaces its key whenever it changes
         # the registration), and unread data would then fire this on every
         # pass of the loop: re-arm it edge-triggered, once. (Re-arming on
         # every such call would itself report the unread data again.)
-        if self.edge._fd_to_key.get(self.fd) is not self.edge_key:  # type: ignore[attr-defined]
+        if selector._fd_to_key.get(self.fd) is not self.edge_key:  # type: ignore[attr-defined]
             self._make_edge_triggered()
 
     def _readable(self) -> None:
